@@ -1,0 +1,482 @@
+"""HDF5 run files (a subset of H5MD 1.1): streaming, crash-safe writing and reading back.
+
+A run is written to ``<path>.partial`` and renamed to ``<path>`` on a clean ``close()``. Appends are
+buffered in memory; the HDF5 file is touched only inside a flush (an explicit ``flush()``, a full block,
+or a metadata call that flushes at once), so a killed writer leaves a file holding everything up to
+its last flush. Layout: see DESIGN.md, "Run file layout".
+"""
+from __future__ import annotations
+
+import getpass
+import importlib.metadata
+import json
+import math
+import os
+import pathlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import h5py
+import numpy as np
+
+from sgdsim.errors import RunFileError
+
+__all__ = ["RunWriter", "ElementWriter", "EventWriter", "Run", "Element", "Event", "Theory", "open_run"]
+
+STATUSES = ("complete", "diverged", "failed")
+_CHUNK_TARGET = 256 * 1024  # bytes per chunk; inside the 64 KiB - 1 MiB band for all but huge rows
+_COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.generic, np.ndarray)):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"parameter value {obj!r} of type {type(obj).__name__} is not JSON serializable")
+
+
+def _attr_value(value: Any) -> Any:
+    """Convert a Python/NumPy value to something h5py stores as an attribute."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (str, bool, int, float, np.ndarray)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return np.asarray(value)
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"attribute value {value!r} of type {type(value).__name__} is not supported")
+
+
+def _py(value: Any) -> Any:
+    """Attribute read from HDF5 -> plain Python scalar (arrays stay arrays)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+_DS_ATTRS = ("CLASS", "NAME", "REFERENCE_LIST", "DIMENSION_LIST")
+
+
+def _attrs_dict(obj: h5py.HLObject) -> dict[str, Any]:
+    return {k: _py(v) for k, v in obj.attrs.items() if k not in _DS_ATTRS}
+
+
+def _set_attrs(obj: h5py.HLObject, attrs: dict | None) -> None:
+    for k, v in (attrs or {}).items():
+        obj.attrs[k] = _attr_value(v)
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)  # metadata only: never imports the package
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def _growable(group: h5py.Group, name: str, row_shape: tuple, dtype, rows: int) -> h5py.Dataset:
+    chunks = (rows, *(max(1, s) for s in row_shape))
+    return group.create_dataset(name, shape=(0, *row_shape), maxshape=(None, *row_shape), dtype=dtype,
+                                chunks=chunks, **_COMPRESSION)
+
+
+def _step_scale(step: h5py.Dataset, *attached: h5py.Dataset) -> None:
+    step.make_scale("step")
+    for ds in attached:
+        ds.dims[0].attach_scale(step)
+
+
+def _attach_coords(group: h5py.Group, value: h5py.Dataset, coords: dict | None, first_dim: int) -> None:
+    """Store coords as ``grid/<axis>`` datasets and attach them as scales to value dims first_dim, ...."""
+    if not coords:
+        return
+    if len(coords) > value.ndim - first_dim:
+        raise ValueError(f"{group.name}: {len(coords)} coords for {value.ndim - first_dim} value dimension(s)")
+    grid = group.require_group("grid")
+    for i, (axis, arr) in enumerate(coords.items(), start=first_dim):
+        arr = np.asarray(arr)
+        if arr.ndim != 1 or len(arr) != value.shape[i]:
+            raise ValueError(f"{group.name}: coord {axis!r} has shape {arr.shape}, value dim {i} has length "
+                             f"{value.shape[i]}")
+        ds = grid.create_dataset(axis, data=arr)
+        ds.make_scale(axis)
+        value.dims[i].attach_scale(ds)
+
+
+class _Buffered:
+    """Rows buffered in memory (columns of arrays), written as one block to growable datasets."""
+
+    def __init__(self, writer: RunWriter, group: h5py.Group, names: tuple[str, ...]) -> None:
+        self._writer = writer
+        self.name = group.name
+        self._dsets = [group[n] for n in names]
+        self._buf: list[tuple[np.ndarray, ...]] = []
+        self._nbytes = 0
+
+    def _push(self, cols: tuple[np.ndarray, ...]) -> None:
+        if len(cols[0]):
+            self._buf.append(cols)
+            self._nbytes += sum(c.nbytes for c in cols)
+        if self._nbytes > self._writer.block_bytes:
+            self._write()
+            self._writer._h5.flush()
+
+    def _write(self) -> None:
+        """Grow every dataset by the same number of rows, then fill them."""
+        if not self._buf:
+            return
+        cols = [np.concatenate(c) for c in zip(*self._buf)]
+        self._buf, self._nbytes = [], 0
+        n0, k = self._dsets[0].shape[0], len(cols[0])
+        for ds in self._dsets:
+            ds.resize(n0 + k, axis=0)
+        for ds, col in zip(self._dsets, cols):
+            ds[n0:n0 + k] = col
+
+
+class ElementWriter(_Buffered):
+    """Buffered appender for one H5MD element (step, time, value)."""
+
+    def __init__(self, writer: RunWriter, group: h5py.Group, value_shape: tuple, dtype) -> None:
+        super().__init__(writer, group, ("step", "time", "value"))
+        self.value_shape, self.dtype = value_shape, np.dtype(dtype)
+
+    def append(self, step: int, time: float, value: Any) -> None:
+        """Buffer one snapshot; writes (and flushes) the block once the buffer exceeds ``block_bytes``."""
+        self._writer._check_open()
+        arr = np.array(value, dtype=self.dtype)  # a copy: the caller may reuse its array
+        if arr.shape != self.value_shape:
+            raise ValueError(f"{self.name}: value of shape {arr.shape}, expected {self.value_shape}")
+        self._push((np.array([step], np.int64), np.array([time], np.float64), arr[None]))
+
+
+class EventWriter(_Buffered):
+    """Buffered appender for one event list (particle, step, time)."""
+
+    def __init__(self, writer: RunWriter, group: h5py.Group) -> None:
+        super().__init__(writer, group, ("particle", "step", "time"))
+
+    def append(self, particles: Any, steps: Any, times: Any) -> None:
+        """Buffer events given as equal-length 1-D arrays (may be empty)."""
+        self._writer._check_open()
+        cols = (np.array(particles, np.int64, ndmin=1), np.array(steps, np.int64, ndmin=1),
+                np.array(times, np.float64, ndmin=1))
+        if not all(c.ndim == 1 and len(c) == len(cols[0]) for c in cols):
+            raise ValueError(f"{self.name}: particles, steps, times must be 1-D of equal length, "
+                             f"got shapes {', '.join(str(c.shape) for c in cols)}")
+        self._push(cols)
+
+
+class RunWriter:
+    """Write one run file under ``<path>.partial``; ``close()`` renames it to ``path``."""
+
+    def __init__(self, path: str | os.PathLike, *, scenario: str, params: dict, seed: int,
+                 block_bytes: int = 1 << 20) -> None:
+        import sgdsim
+        self._path = pathlib.Path(path)
+        self._partial = self._path.with_name(self._path.name + ".partial")
+        self.block_bytes = int(block_bytes)
+        self._writers: list[_Buffered] = []
+        self._closed = False
+        params_json = json.dumps(params, sort_keys=True, default=_json_default)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._h5 = h5py.File(self._partial, "w")  # default libver: a killed file reopens without h5clear
+        try:
+            h5md = self._h5.create_group("h5md")
+            h5md.attrs["version"] = np.array([1, 1], dtype=np.int32)
+            try:
+                user = getpass.getuser()
+            except Exception:  # no USER/LOGNAME and no passwd entry
+                user = ""
+            h5md.create_group("author").attrs["name"] = user or "unknown"
+            _set_attrs(h5md.create_group("creator"), {"name": "sgdsim", "version": sgdsim.__version__})
+            _set_attrs(self._h5.create_group("parameters"), {
+                "scenario": str(scenario), "seed": int(seed), "params": params_json,
+                "version_numpy": np.__version__, "version_numba": _version("numba"),
+                "version_h5py": h5py.__version__, "version_sgdsim": sgdsim.__version__})
+            self._h5.create_group("comparison")
+            _set_attrs(self._h5, {"status": "running", "message": ""})
+            self._h5.flush()
+        except BaseException:
+            self._h5.close()
+            raise
+
+    @property
+    def path(self) -> pathlib.Path:
+        """Final path (exists only after a clean close)."""
+        return self._path
+
+    @property
+    def partial_path(self) -> pathlib.Path:
+        """Temporary path written while the run is open."""
+        return self._partial
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"{self._path}: run writer is closed")
+
+    def element(self, name: str, value_shape: tuple, *, group: str = "observables", dtype=np.float64,
+                attrs: dict | None = None, coords: dict[str, np.ndarray] | None = None) -> ElementWriter:
+        """Create element ``/<group>/<name>`` (``/particles/<name>/position`` for particles)."""
+        self._check_open()
+        value_shape = tuple(int(s) for s in value_shape)
+        if group == "particles" and coords is None and len(value_shape) == 2:
+            coords = {"particle": np.arange(value_shape[0]), "spatial": np.arange(value_shape[1])}
+        g = self._h5.require_group(group).create_group(name)
+        if group == "particles":
+            g = g.create_group("position")
+        rows = max(1, _CHUNK_TARGET // max(1, np.dtype(dtype).itemsize * math.prod(value_shape)))
+        value = _growable(g, "value", value_shape, dtype, rows)
+        _step_scale(_growable(g, "step", (), np.int64, max(rows, 1024)), value,
+                    _growable(g, "time", (), np.float64, max(rows, 1024)))
+        _attach_coords(g, value, coords, 1)
+        _set_attrs(g, attrs)
+        self._h5.flush()
+        self._writers.append(ElementWriter(self, g, value_shape, dtype))
+        return self._writers[-1]
+
+    def events(self, name: str) -> EventWriter:
+        """Create event list ``/events/<name>`` (particle, step, time)."""
+        self._check_open()
+        g = self._h5.require_group("events").create_group(name)
+        for col, dtype in (("particle", np.int64), ("step", np.int64), ("time", np.float64)):
+            _growable(g, col, (), dtype, 8192)
+        self._h5.flush()
+        self._writers.append(EventWriter(self, g))
+        return self._writers[-1]
+
+    def theory(self, name: str, value: Any, *, source: str, equation: str, step: Any = None, time: Any = None,
+               coords: dict[str, np.ndarray] | None = None, attrs: dict | None = None) -> None:
+        """Store a prediction: element form if step and time are given, else a plain ``value`` dataset."""
+        self._check_open()
+        value = np.asarray(value)
+        if (step is None) != (time is None):
+            raise ValueError(f"theory {name!r}: give both step and time, or neither")
+        g = self._h5.require_group("theory").create_group(name)
+        comp = _COMPRESSION if value.ndim and value.size else {}
+        if step is not None:
+            step = np.asarray(step, np.int64).reshape(-1)
+            time = np.asarray(time, np.float64).reshape(-1)
+            if not (len(step) == len(time) == (len(value) if value.ndim else -1)):
+                raise ValueError(f"theory {name!r}: step, time and value disagree on the number of rows")
+            vds = g.create_dataset("value", data=value, **comp)
+            _step_scale(g.create_dataset("step", data=step), vds, g.create_dataset("time", data=time))
+            _attach_coords(g, vds, coords, 1)
+        else:
+            _attach_coords(g, g.create_dataset("value", data=value, **comp), coords, 0)
+        _set_attrs(g, {"source": str(source), "equation": str(equation), **(attrs or {})})
+        self._h5.flush()
+
+    def comparison(self, **metrics: Any) -> None:
+        """Set comparison metrics (floats, ints, strings) as attributes of ``/comparison``."""
+        self._check_open()
+        _set_attrs(self._h5["comparison"], metrics)
+        self._h5.flush()
+
+    def attrs(self, **kv: Any) -> None:
+        """Set extra root attributes (``status`` and ``message`` are set by ``close``)."""
+        self._check_open()
+        for k in ("status", "message"):
+            if k in kv:
+                raise ValueError(f"{self._path}: root attribute {k!r} is set by close()")
+        _set_attrs(self._h5, kv)
+        self._h5.flush()
+
+    def flush(self) -> None:
+        """Write every buffered block and flush the HDF5 file to disk."""
+        self._check_open()
+        for w in self._writers:
+            w._write()
+        self._h5.flush()
+
+    def close(self, status: str = "complete", message: str = "") -> pathlib.Path:
+        """Flush, record status/message, close and rename to the final path (idempotent)."""
+        if self._closed:
+            return self._path
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        try:
+            self.flush()
+            self._h5.attrs["status"] = status
+            self._h5.attrs["message"] = str(message)
+        finally:
+            self._closed = True
+            self._h5.close()
+        os.replace(self._partial, self._path)
+        return self._path
+
+    def __enter__(self) -> RunWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None:
+            self.close("complete")
+        elif not self._closed:
+            msg = " ".join(f"{type(exc).__name__}: {exc}".splitlines())
+            try:
+                self.close("failed", msg)
+            except Exception:
+                pass  # never mask the original exception
+        return False
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True, eq=False)
+class Element:
+    """A time series read from a run file."""
+    step: np.ndarray
+    time: np.ndarray
+    value: np.ndarray
+    attrs: dict = field(default_factory=dict)
+    coords: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class Event:
+    """An event list: which particle, at which step and time."""
+    particle: np.ndarray
+    step: np.ndarray
+    time: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class Theory:
+    """A stored prediction; ``step``/``time`` are None for the plain-dataset form."""
+    value: np.ndarray
+    step: np.ndarray | None = None
+    time: np.ndarray | None = None
+    coords: dict = field(default_factory=dict)
+    attrs: dict = field(default_factory=dict)
+
+
+def _coords(g: h5py.Group) -> dict[str, np.ndarray]:
+    return {k: v[()] for k, v in g["grid"].items()} if "grid" in g else {}
+
+
+class Run:
+    """A run file opened read-only; use ``open_run``. Also a context manager."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = pathlib.Path(path)
+        if not self.path.exists():
+            raise RunFileError(f"{self.path}: no such file")
+        try:
+            self.h5 = h5py.File(self.path, "r")
+        except Exception as e:
+            reason = " ".join(str(e).split()) or type(e).__name__
+            if "unable to lock file" in reason.lower():
+                reason += "; is it still being written?"
+            raise RunFileError(f"{self.path}: not a readable HDF5 file ({reason})") from None
+        try:
+            for grp in ("h5md", "parameters"):
+                if grp not in self.h5:
+                    raise RunFileError(f"{self.path}: not an sgdsim run file (missing /{grp})")
+            par = self.h5["parameters"].attrs
+            self.scenario: str = _py(par["scenario"])
+            self.seed: int = _py(par["seed"])
+            self.params: dict = json.loads(_py(par["params"]))
+            self.versions: dict = {k[8:]: _py(v) for k, v in par.items() if k.startswith("version_")}
+        except RunFileError:
+            self.h5.close()
+            raise
+        except Exception as e:
+            self.h5.close()
+            raise RunFileError(f"{self.path}: not an sgdsim run file ({type(e).__name__}: "
+                               f"{' '.join(str(e).split())})") from None
+
+    @property
+    def status(self) -> str:
+        return _py(self.h5.attrs.get("status", "unknown"))
+
+    @property
+    def message(self) -> str:
+        return _py(self.h5.attrs.get("message", ""))
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return _attrs_dict(self.h5)
+
+    @property
+    def comparison(self) -> dict[str, Any]:
+        return _attrs_dict(self.h5["comparison"]) if "comparison" in self.h5 else {}
+
+    def names(self, group: str) -> list[str]:
+        """Names stored under a top-level group, e.g. ``names("observables")``; [] if absent."""
+        g = self.h5.get(group)
+        return sorted(g.keys()) if isinstance(g, h5py.Group) else []
+
+    def _group(self, group: str, name: str) -> h5py.Group:
+        names = self.names(group)
+        if name not in names:
+            raise RunFileError(f"{self.path}: no {group}/{name} (has: {', '.join(names) or 'nothing'})")
+        g = self.h5[group][name]
+        return g["position"] if group == "particles" else g
+
+    def element(self, name: str, group: str = "observables") -> Element:
+        """Read a whole element (``/particles/<name>/position`` for group "particles")."""
+        g = self._group(group, name)
+        return Element(step=g["step"][()], time=g["time"][()], value=g["value"][()], attrs=_attrs_dict(g),
+                       coords=_coords(g))
+
+    def event(self, name: str) -> Event:
+        """Read an event list."""
+        g = self._group("events", name)
+        return Event(particle=g["particle"][()], step=g["step"][()], time=g["time"][()])
+
+    def theory(self, name: str) -> Theory:
+        """Read a stored prediction."""
+        g = self._group("theory", name)
+        step = g["step"][()] if "step" in g else None
+        time = g["time"][()] if "time" in g else None
+        return Theory(value=g["value"][()], step=step, time=time, coords=_coords(g), attrs=_attrs_dict(g))
+
+    def summary(self) -> str:
+        """Multi-line human-readable description (used by ``sgdsim inspect``)."""
+        lines = [f"run       {self.path}",
+                 f"scenario  {self.scenario}   seed {self.seed}   status {self.status}"]
+        if self.message:
+            lines.append(f"message   {self.message}")
+        lines.append("params    " + (", ".join(f"{k}={v}" for k, v in self.params.items()) or "(none)"))
+        lines.append("versions  " + ", ".join(f"{k} {v}" for k, v in self.versions.items()))
+        for group in ("particles", "observables"):
+            for n in self.names(group):
+                g = self._group(group, n)
+                v, s = g["value"], g["step"]
+                rng = f"steps {s[0]}..{s[-1]}" if len(s) else "empty"
+                dims = f" grid {', '.join(g['grid'])}" if "grid" in g else ""
+                lines.append(f"  {group}/{n}: value {v.shape} {v.dtype}, {rng}{dims}")
+        for n in self.names("events"):
+            lines.append(f"  events/{n}: {len(self.h5['events'][n]['step'])} events")
+        for n in self.names("theory"):
+            g = self.h5["theory"][n]
+            lines.append(f"  theory/{n}: value {g['value'].shape}, source {_py(g.attrs.get('source', '?'))}")
+        comp = self.comparison
+        if comp:
+            lines.append("comparison")
+            lines += [f"  {k} = {v:.6g}" if isinstance(v, float) else f"  {k} = {v}" for k, v in comp.items()]
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        """Close the underlying HDF5 file."""
+        self.h5.close()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<sgdsim Run {str(self.path)!r} scenario={self.scenario!r} seed={self.seed}>"
+
+
+def open_run(path: str | os.PathLike) -> Run:
+    """Open a run file (final or ``.partial``) read-only; raises RunFileError if unusable."""
+    return Run(path)

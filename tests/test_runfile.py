@@ -1,0 +1,227 @@
+"""Run files: round trip, crash safety (SIGKILL), error paths."""
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+import sgdsim
+from sgdsim.errors import RunFileError, SgdsimError
+from sgdsim.runfile import RunWriter, open_run
+
+
+def _value(step, shape):
+    """Deterministic value for a step, so readers can check every row exactly."""
+    return np.arange(np.prod(shape), dtype=np.float64).reshape(shape) * 0.5 + step
+
+
+def test_round_trip(tmp_path):
+    path = tmp_path / "sub" / "run.h5"
+    params = {"lr": np.float64(0.05), "batch": np.int64(8), "x0": np.array([1.0, 2.0]), "name": "dw"}
+    grid = np.linspace(-1, 1, 5)
+    w = RunWriter(path, scenario="double-well", params=params, seed=3, block_bytes=100)
+    assert w.partial_path == tmp_path / "sub" / "run.h5.partial" and w.partial_path.exists()
+    assert not path.exists()
+    loss = w.element("loss", (), attrs={"units": "nats"})
+    dens = w.element("density", (5,), coords={"x": grid})
+    cloud = w.element("cloud", (4, 2), group="particles", dtype=np.float32)
+    esc = w.events("escape")
+    steps = np.arange(0, 50, 2)
+    for i, s in enumerate(steps):
+        loss.append(s, s * 0.05, float(s) ** 0.5)
+        dens.append(s, s * 0.05, _value(s, (5,)))
+        cloud.append(s, s * 0.05, _value(s, (4, 2)))
+        esc.append([i], [s], [s * 0.05])
+        esc.append([], [], [])
+        if i % 7 == 6:
+            w.flush()
+    w.theory("density", np.exp(-grid**2), source="Gardiner 2009", equation="(5.3.2)", coords={"x": grid})
+    w.theory("loss", np.ones((3, 5)), source="paper", equation="(1)", step=[0, 10, 20], time=[0, 0.5, 1.0],
+             coords={"x": grid}, attrs={"kind": "stationary"})
+    w.comparison(kl_final=0.01, n=3, method="histogram")
+    w.attrs(wall_seconds=1.5)
+    assert w.close("diverged", "loss became NaN at step 48") == path
+    assert w.close() == path  # idempotent
+    assert path.exists() and not w.partial_path.exists()
+
+    with open_run(path) as run:
+        assert run.path == path
+        assert (run.scenario, run.seed, run.status) == ("double-well", 3, "diverged")
+        assert run.message == "loss became NaN at step 48"
+        assert run.params == {"lr": 0.05, "batch": 8, "x0": [1.0, 2.0], "name": "dw"}
+        assert json.loads(run.h5["parameters"].attrs["params"]) == run.params
+        assert run.versions["sgdsim"] == sgdsim.__version__ and run.versions["h5py"] == h5py.__version__
+        assert set(run.versions) == {"numpy", "numba", "h5py", "sgdsim"}
+        assert list(run.h5["h5md"].attrs["version"]) == [1, 1]
+        assert run.h5["h5md/creator"].attrs["name"] == "sgdsim"
+        assert run.names("observables") == ["density", "loss"] and run.names("nothing") == []
+        el = run.element("loss")
+        np.testing.assert_array_equal(el.step, steps)
+        np.testing.assert_array_equal(el.time, steps * 0.05)
+        np.testing.assert_array_equal(el.value, steps.astype(float) ** 0.5)
+        assert el.attrs == {"units": "nats"}
+        d = run.element("density")
+        assert d.value.shape == (len(steps), 5)
+        np.testing.assert_array_equal(d.value, np.stack([_value(s, (5,)) for s in steps]))
+        np.testing.assert_array_equal(d.coords["x"], grid)
+        vds = run.h5["observables/density/value"]
+        assert vds.dims[1][0].name == "/observables/density/grid/x"
+        assert vds.dims[0][0].name == "/observables/density/step"
+        assert run.h5["observables/density/time"].dims[0][0].name == "/observables/density/step"
+        assert vds.chunks[0] >= 1 and vds.compression == "gzip" and vds.shuffle
+        c = run.element("cloud", group="particles")
+        assert c.value.dtype == np.float32 and c.value.shape == (len(steps), 4, 2)
+        np.testing.assert_array_equal(c.value, np.stack([_value(s, (4, 2)) for s in steps]).astype(np.float32))
+        assert "value" in run.h5["particles/cloud/position"]
+        ev = run.event("escape")
+        np.testing.assert_array_equal(ev.particle, np.arange(len(steps)))
+        np.testing.assert_array_equal(ev.step, steps)
+        th = run.theory("density")
+        assert th.step is None and th.time is None
+        assert th.attrs == {"source": "Gardiner 2009", "equation": "(5.3.2)"}
+        assert run.h5["theory/density/value"].dims[0][0].name == "/theory/density/grid/x"
+        th2 = run.theory("loss")
+        np.testing.assert_array_equal(th2.step, [0, 10, 20])
+        assert th2.value.shape == (3, 5) and th2.attrs["kind"] == "stationary"
+        assert run.comparison == {"kl_final": 0.01, "n": 3, "method": "histogram"}
+        assert run.attrs["wall_seconds"] == 1.5
+        text = run.summary()
+        for part in ("double-well", "diverged", "observables/density", "events/escape: 25 events",
+                     "theory/loss", "kl_final"):
+            assert part in text
+
+
+def test_small_blocks_write_between_flushes(tmp_path):
+    with RunWriter(tmp_path / "r.h5", scenario="s", params={}, seed=0, block_bytes=64) as w:
+        el = w.element("x", (3,))
+        for s in range(5):
+            el.append(s, s, _value(s, (3,)))
+        # 5 rows of 40 bytes > 64 bytes: blocks were written without an explicit flush
+        assert w._h5["observables/x/value"].shape[0] >= 2
+        assert w._h5["observables/x/step"].shape[0] == w._h5["observables/x/value"].shape[0]
+    with open_run(tmp_path / "r.h5") as run:
+        assert run.status == "complete" and len(run.element("x").step) == 5
+
+
+def test_context_manager_exception_marks_failed(tmp_path):
+    path = tmp_path / "r.h5"
+    with pytest.raises(ZeroDivisionError):
+        with RunWriter(path, scenario="s", params={"a": 1}, seed=1) as w:
+            w.element("x", ()).append(0, 0.0, 1.0)
+            1 / 0
+    with open_run(path) as run:
+        assert run.status == "failed"
+        assert run.message == "ZeroDivisionError: division by zero"
+        assert len(run.element("x").step) == 1
+
+
+def test_bad_status_and_shape(tmp_path):
+    w = RunWriter(tmp_path / "r.h5", scenario="s", params={}, seed=0)
+    with pytest.raises(ValueError, match="shape"):
+        w.element("x", (2,)).append(0, 0.0, [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="status"):
+        w.close("ok")
+    w.close()
+    with pytest.raises(ValueError, match="closed"):
+        w.flush()
+
+
+_CHILD = """
+import sys, numpy as np
+from sgdsim.runfile import RunWriter
+w = RunWriter(sys.argv[1], scenario="kill", params={"k": 1}, seed=7, block_bytes=1 << 20)
+el = w.element("x", (3,))
+cl = w.element("cloud", (4, 2), group="particles")
+step = 0
+while True:
+    for _ in range(4):
+        el.append(step, step * 0.1, np.arange(3) + step)
+        cl.append(step, step * 0.1, np.full((4, 2), step, dtype=float))
+        step += 1
+    w.flush()
+    print(step, flush=True)
+"""
+
+
+def test_sigkill_leaves_readable_partial(tmp_path):
+    path = tmp_path / "killed.h5"
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        flushed = [int(proc.stdout.readline()) for _ in range(3)]
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+    assert not path.exists()
+    with open_run(path.with_name("killed.h5.partial")) as run:
+        assert run.status == "running" and run.seed == 7
+        el = run.element("x")
+        n = len(el.step)
+        assert n >= flushed[-1] and len(el.value) == n and len(el.time) == n
+        np.testing.assert_array_equal(el.step, np.arange(n))
+        np.testing.assert_array_equal(el.value, np.arange(3)[None, :] + np.arange(n)[:, None])
+        cl = run.element("cloud", group="particles")
+        assert len(cl.step) >= flushed[-1]
+        np.testing.assert_array_equal(cl.value, np.broadcast_to(cl.step[:, None, None], cl.value.shape))
+
+
+def _assert_one_line(err, path):
+    msg = str(err.value)
+    assert "\n" not in msg and str(path) in msg
+    assert isinstance(err.value, SgdsimError)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(RunFileError, match="no such file") as err:
+        open_run(tmp_path / "nope.h5")
+    _assert_one_line(err, tmp_path / "nope.h5")
+
+
+def test_text_file(tmp_path):
+    p = tmp_path / "x.h5"
+    p.write_text("hello\nworld\n")
+    with pytest.raises(RunFileError, match="not a readable HDF5 file") as err:
+        open_run(p)
+    _assert_one_line(err, p)
+
+
+def test_hdf5_without_parameters(tmp_path):
+    p = tmp_path / "other.h5"
+    with h5py.File(p, "w") as f:
+        f.create_group("h5md")
+        f["data"] = np.arange(3)
+    with pytest.raises(RunFileError, match=r"not an sgdsim run file \(missing /parameters\)") as err:
+        open_run(p)
+    _assert_one_line(err, p)
+
+
+def test_truncated_file(tmp_path):
+    good = tmp_path / "good.h5"
+    with RunWriter(good, scenario="s", params={}, seed=0) as w:
+        el = w.element("x", (100,))
+        for s in range(50):
+            el.append(s, s, np.random.default_rng(s).random(100))
+    data = good.read_bytes()
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(RunFileError, match="not a readable HDF5 file") as err:
+        open_run(bad)
+    _assert_one_line(err, bad)
+
+
+def test_unknown_name(tmp_path):
+    p = tmp_path / "r.h5"
+    with RunWriter(p, scenario="s", params={}, seed=0) as w:
+        w.element("loss", ())
+        w.element("mean", (2,))
+    with open_run(p) as run:
+        with pytest.raises(RunFileError, match=r"no observables/energy \(has: loss, mean\)") as err:
+            run.element("energy")
+        _assert_one_line(err, p)
+        with pytest.raises(RunFileError, match=r"no events/escape \(has: nothing\)"):
+            run.event("escape")
