@@ -19,5 +19,10 @@ setup(
         "tqdm>=4.60",
     ],
     extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
-    entry_points={"console_scripts": ["sgdsim = sgdsim.cli:main"]},
+    entry_points={
+        "console_scripts": ["sgdsim = sgdsim.cli:main"],
+        "sgdsim.scenarios": [
+            "double-well = sgdsim.scenarios.double_well:SCENARIO",
+        ],
+    },
 )

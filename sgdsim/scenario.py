@@ -1,0 +1,127 @@
+"""Scenarios: named, documented experiments with typed parameters, presets, a run and its figures.
+
+A scenario module in `scenarios/` defines one `Scenario` and is listed in setup.py's `sgdsim.scenarios`
+entry-point group, which is how the CLI finds it (so sgdsim never imports its scenarios, and other packages
+can add their own).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import ParameterError
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One typed parameter: default, help, and an optional check returning an error message or None."""
+    name: str
+    type: type
+    default: Any
+    help: str
+    check: Callable[[Any], str | None] | None = None
+    choices: tuple | None = None
+
+    def convert(self, value: Any) -> Any:
+        """Parse a string (from --set) or check a Python value; ParameterError names the problem."""
+        try:
+            if isinstance(value, str) and self.type is not str:
+                value = _parse(value, self.type)
+            elif self.type is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, self.type) or (self.type is int and isinstance(value, bool)):
+                raise ValueError
+        except ValueError:
+            raise ParameterError(f"parameter {self.name} must be {_TYPE_NAMES[self.type]}, got {value!r}") from None
+        if self.type is float and not math.isfinite(value):
+            raise ParameterError(f"parameter {self.name} must be finite, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise ParameterError(f"parameter {self.name} must be one of {', '.join(map(str, self.choices))}, "
+                                 f"got {value!r}")
+        problem = self.check(value) if self.check else None
+        if problem:
+            raise ParameterError(f"parameter {self.name} {problem}, got {value!r}")
+        return value
+
+
+def _parse(text: str, kind: type) -> Any:
+    if kind is bool:
+        if text.lower() in ("1", "true", "yes", "on"):
+            return True
+        if text.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError
+    return kind(text)
+
+
+def positive(value) -> str | None:
+    return None if value > 0 else "must be positive"
+
+
+def non_negative(value) -> str | None:
+    return None if value >= 0 else "must be non-negative"
+
+
+def at_least(bound) -> Callable[[Any], str | None]:
+    return lambda value: None if value >= bound else f"must be at least {bound}"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A named experiment. `run(params, seed, writer, progress)` simulates, stores theory beside the
+    measurement and returns the summary lines to print; `plot(run, path)` draws its figure from the file."""
+    name: str
+    summary: str
+    params: tuple[Param, ...]
+    run: Callable
+    plot: Callable
+    presets: dict = field(default_factory=dict)
+    validate: Callable[[dict], str | None] | None = None  # cross-parameter check: an error message or None
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise ParameterError(f"unknown parameter {name!r} for {self.name} "
+                             f"(valid: {', '.join(p.name for p in self.params)})")
+
+    def resolve(self, overrides: dict | None = None, preset: str | None = None) -> dict:
+        """Defaults, then the preset, then the overrides; every value converted and checked."""
+        values = {p.name: p.default for p in self.params}
+        if preset is not None:
+            if preset not in self.presets:
+                raise ParameterError(f"unknown preset {preset!r} for {self.name} "
+                                     f"(valid: {', '.join(self.presets) or 'none'})")
+            values.update(self.presets[preset])
+        for key, value in (overrides or {}).items():
+            values[self.param(key).name] = value
+        resolved = {p.name: p.convert(values[p.name]) for p in self.params}
+        problem = self.validate(resolved) if self.validate else None
+        if problem:
+            raise ParameterError(problem)
+        return resolved
+
+
+def scenarios() -> dict[str, Scenario]:
+    """Every installed scenario by name (the `sgdsim.scenarios` entry-point group)."""
+    found = {}
+    for ep in entry_points(group="sgdsim.scenarios"):
+        found[ep.name] = ep.load()
+    return dict(sorted(found.items()))
+
+
+def get_scenario(name: str) -> Scenario:
+    found = scenarios()
+    if name not in found:
+        raise ParameterError(f"unknown scenario {name!r} (valid: {', '.join(found) or 'none installed'})")
+    return found[name]
+
+
+def figure_path(run_path: str | Path) -> Path:
+    """Where the figure of a run file goes: beside it, same stem, .png."""
+    return Path(run_path).with_suffix(".png")

@@ -1,0 +1,179 @@
+"""Run a particle cloud: advance the compiled solver in chunks between recording times, record observables
+and snapshots to the run file, report first passages and stop on divergence.
+
+Observables are computed from the current cloud at each recording step (never from a stored trajectory),
+with NumPy reductions whose order depends only on the array shapes: bit-identical for any thread count.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from .dynamics import Dynamics, GradientDescent
+from .errors import ParameterError
+from .landscapes import Landscape
+from .runfile import RunWriter
+from .solvers import Target, get_solver
+
+PARTICLE_STEPS_PER_CHUNK = 1 << 24  # ~0.5 s of work: the progress bar's granularity
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """What to record and when: every `every` steps, or at `log_points` log-spaced steps (always 0 and the
+    last); `snapshot` particles per snapshot (the first ones: particles are exchangeable); `histogram` as
+    (axis, edges) for the density of one coordinate; `target` for first-passage events."""
+    every: int | None = None
+    log_points: int | None = None
+    snapshot: int = 0
+    mean: bool = True
+    covariance: bool = True
+    loss: bool = True
+    histogram: tuple | None = None
+    target: Target | None = None
+    stop_when_all_hit: bool = False
+
+    def steps(self, n_steps: int) -> np.ndarray:
+        if self.log_points:
+            s = np.unique(np.round(np.logspace(0, np.log10(max(n_steps, 1)), self.log_points)).astype(np.int64))
+            return np.unique(np.concatenate([[0], s, [n_steps]]))
+        every = self.every or max(1, n_steps // 100)
+        return np.unique(np.concatenate([np.arange(0, n_steps, every), [n_steps]])).astype(np.int64)
+
+
+@dataclass
+class Outcome:
+    """What a run returns: status and message, final cloud, first-passage steps, in-memory observables."""
+    status: str
+    message: str
+    steps_done: int
+    positions: np.ndarray
+    first_hit: np.ndarray
+    observables: dict = field(default_factory=dict)   # name -> (steps, times, values)
+
+
+def _times(dynamics: Dynamics, steps: np.ndarray) -> np.ndarray:
+    """t_n = sum_{k<n} eta_k: step * lr for a constant rate, the schedule's cumulative sum otherwise."""
+    if isinstance(dynamics, GradientDescent) and dynamics.schedule.kind != "constant":
+        rates = dynamics.schedule.rates(dynamics.lr, np.arange(int(steps.max()) + 1))
+        return np.concatenate([[0.0], np.cumsum(rates)])[steps]
+    return steps * dynamics.lr
+
+
+def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_steps: int, seed: int,
+             recorder: Recorder = Recorder(), writer: RunWriter | None = None, progress: bool = True,
+             limit: float = 1e10) -> Outcome:
+    """Advance the cloud x0 (M, d) for n_steps under `dynamics` on `landscape`, recording as `recorder` says.
+
+    A run that diverges (non-finite or |x| > limit) stops with status "diverged" and a message naming the
+    step and the particle; everything recorded before it stays in the file.
+    """
+    x0 = np.asarray(x0, dtype=float)
+    if x0.ndim != 2 or x0.shape[1] != landscape.dim:
+        raise ParameterError(f"x0 must have shape (particles, {landscape.dim}), got {x0.shape}")
+    if not (isinstance(n_steps, (int, np.integer)) and n_steps >= 0):
+        raise ParameterError(f"n_steps must be a non-negative integer, got {n_steps!r}")
+    solver = get_solver(dynamics.solver)(landscape=landscape.code, theta=landscape.theta, data=landscape.data,
+                                         x0=x0, seed=seed, target=recorder.target, limit=limit,
+                                         **dynamics.solver_arguments(landscape))
+    record_steps = recorder.steps(n_steps)
+    times = _times(dynamics, record_steps)
+    sink = _Sink(writer, recorder, landscape, x0.shape)
+    reported = np.zeros(len(x0), dtype=bool)
+    chunk_max = max(1, PARTICLE_STEPS_PER_CHUNK // len(x0))
+    status, message = "complete", ""
+    with tqdm(total=n_steps, disable=None if progress else True, delay=1.0, unit="step", leave=False) as bar:
+        sink.record(solver, record_steps[0], times[0])
+        for target_step, t in zip(record_steps[1:], times[1:]):
+            while solver.step < target_step:
+                n = min(chunk_max, target_step - solver.step)
+                solver.advance(n)
+                bar.update(n)
+                diverged = solver.first_divergence()
+                if diverged is not None:
+                    step, particle = diverged
+                    status = "diverged"
+                    message = (f"diverged at step {step} (particle {particle}): an iterate became non-finite "
+                               f"or exceeded |x| > {limit:g}; lower the learning rate")
+                    sink.events("divergence", solver.diverged_at >= 0, solver.diverged_at, dynamics)
+                    break
+            if status != "complete":
+                break
+            sink.record(solver, target_step, t)
+            if recorder.target is not None:
+                new = (solver.first_hit >= 0) & ~reported
+                sink.events("first_passage", new, solver.first_hit, dynamics)
+                reported |= new
+                if recorder.stop_when_all_hit and reported.all():
+                    message = f"every particle reached the target by step {solver.step}"
+                    break
+            sink.flush()
+    return Outcome(status, message, solver.step, solver.x, solver.first_hit, sink.memory)
+
+
+class _Sink:
+    """Computes the recorded observables of the cloud and sends them to the writer and to memory."""
+
+    def __init__(self, writer, recorder, landscape, shape):
+        self.writer, self.recorder, self.landscape = writer, recorder, landscape
+        self.memory: dict = {}
+        self.elements: dict = {}
+        m, d = shape
+        self.specs = {}
+        if recorder.mean:
+            self.specs["mean"] = ((d,), {})
+        if recorder.covariance:
+            self.specs["covariance"] = ((d, d), {})
+        if recorder.loss:
+            self.specs["loss"] = ((), {})
+        if recorder.histogram is not None:
+            axis, edges = recorder.histogram
+            edges = np.asarray(edges, dtype=float)
+            self.specs["density"] = ((len(edges) - 1,), {"x": 0.5 * (edges[1:] + edges[:-1])})
+        self.snapshot = min(recorder.snapshot, m)
+        if writer is not None:
+            for name, (shape_, coords) in self.specs.items():
+                attrs = {"edges": edges, "axis": axis} if name == "density" else None
+                self.elements[name] = writer.element(name, shape_, coords=coords or None, attrs=attrs)
+            if self.snapshot:
+                self.elements["cloud"] = writer.element("cloud", (self.snapshot, d), group="particles")
+        self.event_writers: dict = {}
+
+    def _observe(self, solver) -> dict:
+        x = solver.x
+        out = {}
+        if "mean" in self.specs:
+            out["mean"] = x.mean(axis=0)
+        if "covariance" in self.specs:
+            out["covariance"] = np.atleast_2d(np.cov(x, rowvar=False)) if len(x) > 1 else np.zeros((x.shape[1],) * 2)
+        if "loss" in self.specs:
+            out["loss"] = np.float64(solver.losses().mean())
+        if "density" in self.specs:
+            axis, edges = self.recorder.histogram
+            counts, edges = np.histogram(x[:, axis], bins=np.asarray(edges, dtype=float))
+            out["density"] = counts / (len(x) * np.diff(edges))
+        return out
+
+    def record(self, solver, step, time):
+        for name, value in self._observe(solver).items():
+            steps, times, values = self.memory.setdefault(name, ([], [], []))
+            steps.append(int(step)), times.append(float(time)), values.append(value)
+            if name in self.elements:
+                self.elements[name].append(int(step), float(time), value)
+        if self.snapshot and self.writer is not None:
+            self.elements["cloud"].append(int(step), float(time), solver.x[:self.snapshot])
+
+    def events(self, name, mask, steps, dynamics):
+        if self.writer is None or not mask.any():
+            return
+        if name not in self.event_writers:
+            self.event_writers[name] = self.writer.events(name)
+        particles = np.flatnonzero(mask)
+        s = steps[particles]
+        self.event_writers[name].append(particles, s, _times(dynamics, s) if len(s) else s.astype(float))
+
+    def flush(self):
+        if self.writer is not None:
+            self.writer.flush()
