@@ -82,7 +82,8 @@ def plot(run, path):
     T = gibbs.attrs["temperature"]
     fig, (ax, ax_kl) = figure(2, title=f"SGD on the finite-sum double well: lr={run.params['lr']}, "
                                           f"B={run.params['batch']}, T={T:.3f}, seed {run.seed}")
-    picks = np.unique(np.linspace(1, len(density.step) - 1, 4).round().astype(int))
+    last = len(density.step) - 1
+    picks = np.unique(np.linspace(min(1, last), last, 4).round().astype(int))
     ax.axvline(run.params["start"], color="grey", lw=0.8, ls=":", label="start (all particles)")
     colors = __import__("matplotlib").colormaps["viridis"](np.linspace(0.1, 0.9, len(picks)))
     for c, i in zip(colors, picks):
