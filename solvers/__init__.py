@@ -1,6 +1,7 @@
 """The engine room: Numba kernels and the solvers that drive them. Imports only numpy, scipy, numba."""
 from __future__ import annotations
 
+from . import reference
 from .particles import ParticleSolver, Target
 
 SOLVERS = {ParticleSolver.name: ParticleSolver}
@@ -14,4 +15,4 @@ def get_solver(name: str):
         raise ValueError(f"unknown solver {name!r} (valid: {', '.join(sorted(SOLVERS))})") from None
 
 
-__all__ = ["ParticleSolver", "Target", "SOLVERS", "get_solver"]
+__all__ = ["ParticleSolver", "Target", "SOLVERS", "get_solver", "reference"]

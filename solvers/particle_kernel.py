@@ -123,7 +123,7 @@ def gradient_noise_factor(code, x, theta, data, per_example, cov, factor):
 
 @jit(inline="always")
 def _noise(s, kind, scale, factor, z, out):
-    """out = scale * L z with z standard normal (L = I for isotropic noise); out = 0 without noise."""
+    """out = scale * L z with z standard normal, L any square root of D (L = I for isotropic noise)."""
     d = out.shape[0]
     if kind == NOISE_NONE:
         out[:] = 0.0
@@ -137,7 +137,7 @@ def _noise(s, kind, scale, factor, z, out):
         z[k], s = next_normal(s)
     for i in range(d):
         acc = 0.0
-        for k in range(i + 1):
+        for k in range(d):
             acc += factor[i, k] * z[k]
         out[i] = scale * acc
     return s
