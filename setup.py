@@ -23,6 +23,7 @@ setup(
         "console_scripts": ["sgdsim = sgdsim.cli:main"],
         "sgdsim.scenarios": [
             "double-well = sgdsim.scenarios.double_well:SCENARIO",
+            "saddle-escape = sgdsim.scenarios.saddle_escape:SCENARIO",
         ],
     },
 )

@@ -38,7 +38,7 @@ class Recorder:
     def steps(self, n_steps: int) -> np.ndarray:
         if self.log_points:
             s = np.unique(np.round(np.logspace(0, np.log10(max(n_steps, 1)), self.log_points)).astype(np.int64))
-            return np.unique(np.concatenate([[0], s, [n_steps]]))
+            return np.unique(np.concatenate([[0], s[s <= n_steps], [n_steps]]))
         every = self.every or max(1, n_steps // 100)
         return np.unique(np.concatenate([np.arange(0, n_steps, every), [n_steps]])).astype(np.int64)
 
@@ -64,8 +64,11 @@ def _times(dynamics: Dynamics, steps: np.ndarray) -> np.ndarray:
 
 def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_steps: int, seed: int,
              recorder: Recorder = Recorder(), writer: RunWriter | None = None, progress: bool = True,
-             limit: float = 1e10) -> Outcome:
+             limit: float = 1e10, prefix: str = "") -> Outcome:
     """Advance the cloud x0 (M, d) for n_steps under `dynamics` on `landscape`, recording as `recorder` says.
+
+    Recorded names get `prefix` (e.g. "sgd_d8_"), so one run file can hold several clouds. With a target,
+    the first-passage event list exists even when no particle reaches it.
 
     A run that diverges (non-finite or |x| > limit) stops with status "diverged" and a message naming the
     step and the particle; everything recorded before it stays in the file.
@@ -80,7 +83,7 @@ def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_step
                                          **dynamics.solver_arguments(landscape))
     record_steps = recorder.steps(n_steps)
     times = _times(dynamics, record_steps)
-    sink = _Sink(writer, recorder, landscape, x0.shape)
+    sink = _Sink(writer, recorder, landscape, x0.shape, prefix)
     reported = np.zeros(len(x0), dtype=bool)
     chunk_max = max(1, PARTICLE_STEPS_PER_CHUNK // len(x0))
     status, message = "complete", ""
@@ -116,8 +119,8 @@ def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_step
 class _Sink:
     """Computes the recorded observables of the cloud and sends them to the writer and to memory."""
 
-    def __init__(self, writer, recorder, landscape, shape):
-        self.writer, self.recorder, self.landscape = writer, recorder, landscape
+    def __init__(self, writer, recorder, landscape, shape, prefix):
+        self.writer, self.recorder, self.landscape, self.prefix = writer, recorder, landscape, prefix
         self.memory: dict = {}
         self.elements: dict = {}
         m, d = shape
@@ -136,10 +139,12 @@ class _Sink:
         if writer is not None:
             for name, (shape_, coords) in self.specs.items():
                 attrs = {"edges": edges, "axis": axis} if name == "density" else None
-                self.elements[name] = writer.element(name, shape_, coords=coords or None, attrs=attrs)
+                self.elements[name] = writer.element(prefix + name, shape_, coords=coords or None, attrs=attrs)
             if self.snapshot:
-                self.elements["cloud"] = writer.element("cloud", (self.snapshot, d), group="particles")
+                self.elements["cloud"] = writer.element(prefix + "cloud", (self.snapshot, d), group="particles")
         self.event_writers: dict = {}
+        if writer is not None and recorder.target is not None:
+            self.event_writers["first_passage"] = writer.events(prefix + "first_passage")
 
     def _observe(self, solver) -> dict:
         x = solver.x
@@ -169,7 +174,7 @@ class _Sink:
         if self.writer is None or not mask.any():
             return
         if name not in self.event_writers:
-            self.event_writers[name] = self.writer.events(name)
+            self.event_writers[name] = self.writer.events(self.prefix + name)
         particles = np.flatnonzero(mask)
         s = steps[particles]
         self.event_writers[name].append(particles, s, _times(dynamics, s) if len(s) else s.astype(float))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import particle_kernel as K
+from ._jit import LiteralDispatch
 from .landscape_kernels import values
 from .rng import seed_states
 
@@ -20,6 +21,9 @@ _NOISES = {"none": K.NOISE_NONE, "isotropic": K.NOISE_ISOTROPIC, "constant": K.N
 _SCHEMES = {"euler": K.SCHEME_EULER, "heun": K.SCHEME_HEUN}
 _SCHEDULES = {"constant": K.SCHEDULE_CONSTANT, "step": K.SCHEDULE_STEP, "cosine": K.SCHEDULE_COSINE}
 _TARGETS = {"enter": K.TARGET_ENTER, "exit": K.TARGET_EXIT}
+
+
+_ADVANCE = LiteralDispatch(K.advance, literal_positions=(6, 9, 15, 18))  # code, source, noise, scheme
 
 
 def _code(table: dict, name: str, what: str) -> int:
@@ -87,7 +91,7 @@ class ParticleSolver:
 
     def advance(self, n_steps: int) -> None:
         """Run `n_steps` updates of every live particle (compiled; no Python in between)."""
-        K.advance(self.x, self.velocity, self.states, self.first_hit, self.diverged_at, self.last_kick,
+        _ADVANCE(self.x, self.velocity, self.states, self.first_hit, self.diverged_at, self.last_kick,
                   self.code, self.theta, self.data, self.source, self.batch, self.replace,
                   self.schedule, self.lr_params, self.momentum,
                   self.noise, self.temperature, self.factor, self.scheme,
