@@ -1,0 +1,102 @@
+"""saddle-escape: the small preset end to end through the CLI (GD never escapes, PGD always does, and its mean
+escape step matches the exact theory within 4 standard errors at every d), the bad-input paths, and the
+theory pieces the scenario builds from the library's functions."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import sgdsim
+from sgdsim import theory
+from sgdsim.cli import main
+from sgdsim.scenarios import saddle_escape as se
+
+CLI = [sys.executable, "-m", "sgdsim.cli"]
+
+
+def sgdsim_cli(*args, timeout=120):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def small_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("saddle") / "x.h5"
+    result = sgdsim_cli("run", "saddle-escape", "--preset", "small", "--out", out, "--quiet")
+    return result, out
+
+
+def test_small_preset_runs_and_writes_file_and_figure(small_run):
+    result, out = small_run
+    assert result.returncode == 0, result.stderr
+    assert out.exists() and out.with_suffix(".png").stat().st_size > 10_000
+    with sgdsim.open(out) as run:
+        assert run.status == "complete" and run.scenario == "saddle-escape"
+        assert run.params["dims"] == "2,16,128"
+
+
+def test_gd_never_escapes_and_pgd_always_does(small_run):
+    _, out = small_run
+    with sgdsim.open(out) as run:
+        c, m = run.comparison, run.params["particles"]
+        dims = list(c["dims"])
+        np.testing.assert_array_equal(c["gd_escaped_fraction_measured"], 0.0)
+        assert c["gd_max_abs_x1_measured"] == 0.0  # x1 = 0 exactly: the stable manifold is invariant under GD
+        np.testing.assert_array_equal(c["pgd_escaped_fraction_measured"], 1.0)
+        n0 = run.theory("pgd_escape_mean").attrs["n0"]
+        for d, mean in zip(dims, c["pgd_escape_mean_measured"]):
+            assert len(run.event(f"gd_d{d}_first_passage").step) == 0
+            steps = run.event(f"pgd_d{d}_first_passage").step
+            assert len(steps) == m and steps.min() > n0       # nobody escapes before the kick at step n0
+            assert steps.mean() == pytest.approx(mean)         # the summary is the events' mean
+
+
+def test_pgd_mean_escape_step_matches_theory_within_4_se(small_run):
+    _, out = small_run
+    with sgdsim.open(out) as run:
+        c = run.comparison
+        stored = run.theory("pgd_escape_mean")
+        np.testing.assert_array_equal(stored.coords["d"], c["dims"])
+        z = (c["pgd_escape_mean_measured"] - stored.value) / c["pgd_escape_mean_stderr"]
+        assert np.all(np.abs(z) < 4), dict(zip(c["dims"], z))
+        # the linearized SGD estimate is an approximation, good to ~0.1 step here (SE ~0.5)
+        z_sgd = (c["sgd_escape_mean_measured"] - c["sgd_escape_mean_theory"]) / c["sgd_escape_mean_stderr"]
+        assert np.all(np.abs(z_sgd) < 4), dict(zip(c["dims"], z_sgd))
+
+
+@pytest.mark.parametrize("setting, fragment", [
+    ("dims=0,4", "dims has dimension 0"),
+    ("dims=abc", "dims must be a comma-separated list of integers"),
+    ("lr=-1", "lr must be in (0, 1)"),
+])
+def test_bad_input_is_one_line_and_exit_2(setting, fragment, tmp_path, capsys):
+    # in-process (the CLI's own main): the same code path as the command, without a 3 s interpreter start
+    code = main(["run", "saddle-escape", "--set", setting, "--no-plot", "--quiet", "--out", str(tmp_path / "x.h5")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sgdsim: error:") and fragment in lines[0], err
+    assert not list(tmp_path.iterdir())  # rejected before anything was written
+
+
+def test_kick_step_is_the_first_step_with_small_gradient():
+    for lr, radius, g in [(0.1, 1.0, 0.01), (0.3, 2.0, 0.05), (0.05, 0.5, 0.6)]:
+        n, x = 0, radius
+        while x > g:  # the kernel: |grad f| = |x_rest| checked before each update x_rest <- (1 - lr) x_rest
+            x, n = x - lr * x, n + 1
+        assert se.kick_step(lr, radius, g) == n
+
+
+def test_quantile_grid_law_agrees_with_the_closed_form_mean():
+    for d in (2, 64, 1000):
+        grid_mean = se.pgd_escape_distribution(0.1, 0.1, d, 0.5).mean()
+        assert grid_mean == pytest.approx(theory.pgd_escape_steps_mean(0.1, 0.1, d, 0.5), abs=2e-3)
+
+
+def test_parse_dims():
+    assert se.parse_dims("32, 2,8,8") == [2, 8, 32]
+    for bad in ("", "1,4", "2,x", "2.5"):
+        with pytest.raises(ValueError):
+            se.parse_dims(bad)
