@@ -24,6 +24,7 @@ setup(
         "sgdsim.scenarios": [
             "double-well = sgdsim.scenarios.double_well:SCENARIO",
             "saddle-escape = sgdsim.scenarios.saddle_escape:SCENARIO",
+            "temperature = sgdsim.scenarios.temperature:SCENARIO",
         ],
     },
 )

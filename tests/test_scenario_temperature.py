@@ -1,0 +1,131 @@
+"""The temperature scenario: its small preset through the CLI (the exact prediction holds within 5 SE at every
+stable point, the continuous one fails at the largest lr), bad grids (one line, exit 2), and its exact moment
+maps against the library's stationary covariance and against brute-force enumeration of minibatches."""
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import sgdsim
+from sgdsim import theory
+from sgdsim.cli import main
+from sgdsim.errors import ParameterError
+from sgdsim.scenarios import temperature as T
+
+CLI = [sys.executable, "-m", "sgdsim.cli"]
+
+
+def sgdsim_cli(*args, cwd=None, timeout=120):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+def test_small_preset_matches_exact_theory_and_beats_continuous(tmp_path):
+    out = tmp_path / "tmp" / "x.h5"
+    result = sgdsim_cli("run", "temperature", "--preset", "small", "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert out.exists() and out.with_suffix(".png").exists()
+    with sgdsim.open(out) as run:
+        assert run.status == "complete" and run.scenario == "temperature"
+        comp = run.comparison
+        for key in ("trace_zscore_exact_max", "trace_zscore_continuous_max", "trace_rel_error_exact_max",
+                    "trace_rel_error_discrete_max", "trace_rel_error_continuous_max", "covariance_zscore_exact_max"):
+            assert np.isfinite(comp[key]), key
+        tr = run.element("trace_measured")
+        lrs, batches = list(tr.coords["lr"]), list(tr.coords["batch"])
+        assert lrs == [0.1, 0.3, 1.0] and batches == [1, 16]
+        measured, se = tr.value[0], run.element("trace_stderr").value[0]
+        exact = run.theory("trace_exact").value
+        continuous = run.theory("trace_continuous").value
+        # lr=1, B=1 is past the stability edge (about 0.7): skipped, and said so
+        assert comp["unstable"] == "lr=1 B=1" and comp["points_unstable"] == 1
+        assert np.isnan(measured[2, 0]) and run.element("steps").value[0][2, 0] == 0
+        ok = np.isfinite(measured)
+        assert ok.sum() == 5 and comp["points_heavy_tailed"] == 0  # SEs are meaningful at every point
+        z_exact = np.abs(measured - exact)[ok] / se[ok]
+        assert np.all(z_exact < 5), z_exact
+        assert comp["trace_zscore_exact_max"] == pytest.approx(z_exact.max())
+        # the statistical power is there: at lr=1, B=16 the continuous prediction is many SE off
+        assert abs(measured[2, 1] - continuous[2, 1]) / se[2, 1] > 5
+        cov = run.element("covariance_measured").value[0]
+        assert cov.shape == (3, 2, 2, 2) and np.allclose(np.trace(cov, axis1=2, axis2=3)[ok], measured[ok])
+        assert "Mandt" in run.theory("trace_continuous").attrs["source"]
+
+
+@pytest.mark.parametrize("setting, fragments", [
+    ("lrs=0.1,-2", ("parameter lrs", "positive numbers", "-2 is not")),
+    ("batches=0", ("parameter batches", "integers >= 1", "0 is not")),
+    ("batches=1000", ("batch 1000 is larger than the data", "64 examples")),
+])
+def test_bad_grid_is_one_line_exit_2(setting, fragments, tmp_path, capsys):
+    # in process (the CLI's main, as the console script calls it): a subprocess would only add start-up time
+    code = main(["run", "temperature", "--set", setting, "--out", str(tmp_path / "x.h5"), "--quiet"])
+    stderr = capsys.readouterr().err
+    assert code == 2, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sgdsim: error:") and "Traceback" not in stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_grid_lists_parse_sorted_and_reject_non_numbers():
+    resolved = T.SCENARIO.resolve({"lrs": " 0.4, 0.1,0.1", "batches": "8,2"})
+    assert T._parse_list(resolved["lrs"], float) == [0.1, 0.4]
+    assert T._parse_list(resolved["batches"], int) == [2, 8]
+    for bad, fragment in (("0.1,abc", "'abc' is not a number"), ("", "comma-separated"), ("0.1,inf", "inf is not")):
+        with pytest.raises(ParameterError, match=fragment):
+            T.SCENARIO.resolve({"lrs": bad})
+    with pytest.raises(ParameterError, match="'1.5' is not an integer"):
+        T.SCENARIO.resolve({"batches": "1.5"})
+
+
+def test_data_have_the_requested_hessian():
+    A, b = T.make_data(64, 3, 9.0, 0.5, seed=4)
+    h = np.linalg.eigvalsh(A.T @ A / 64)
+    np.testing.assert_allclose(h, [1 / 9, 1 / 3, 1.0], rtol=1e-12)
+    assert np.abs(theory.least_squares_moments(A, b).noise_covariance).max() > 0
+
+
+@pytest.mark.parametrize("replace", [True, False])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_second_moment_map_fixed_point_is_the_library_covariance(replace, batch):
+    A, b = T.make_data(12, 2, 3.0, 0.7, seed=1)
+    n, d = A.shape
+    lr = 0.4
+    L = T.moment_map(A, lr, batch, replace, order=2)
+    k = 1 / batch if replace else (n - batch) / (batch * (n - 1))
+    C = theory.least_squares_moments(A, b).noise_covariance
+    S = np.linalg.lstsq(np.eye(d * d) - L, lr ** 2 * k * C.ravel(), rcond=None)[0].reshape(d, d)
+    np.testing.assert_allclose(S, theory.sgd_stationary_covariance(A, b, lr, batch, replace), rtol=1e-10,
+                               atol=1e-14)
+
+
+@pytest.mark.parametrize("replace", [True, False])
+@pytest.mark.parametrize("batch", [1, 2, 3])
+def test_fourth_moment_map_equals_enumeration_of_every_minibatch(replace, batch):
+    A, _ = T.make_data(6, 2, 2.0, 0.5, seed=2)
+    n, d = A.shape
+    lr = 0.5
+    draws = (itertools.product(range(n), repeat=batch) if replace else itertools.permutations(range(n), batch))
+    total, count = np.zeros((d ** 4, d ** 4)), 0
+    for idx in draws:
+        M = np.eye(d) - lr * A[list(idx)].T @ A[list(idx)] / batch
+        MM = np.kron(M, M)
+        total += np.kron(MM, MM)
+        count += 1
+    sym = T.moment_map(A, 0.0, 1, True, order=4)  # lr = 0: E[I] restricted to symmetric tensors = projector
+    np.testing.assert_allclose(T.moment_map(A, lr, batch, replace, order=4), total / count @ sym, atol=1e-13)
+
+
+def test_stability_edge_separates_stable_from_unstable():
+    A, b = T.make_data(64, 2, 4.0, 0.5, seed=0)
+    for batch in (1, 4):
+        edge = T.stability_edge(A, b, batch, True, hi=2.0)
+        theory.sgd_stationary_covariance(A, b, edge * (1 - 1e-5), batch)
+        with pytest.raises(ParameterError):
+            theory.sgd_stationary_covariance(A, b, edge * (1 + 1e-5), batch)
+        assert T.spectral_radius(T.moment_map(A, edge, batch, True, order=2)) == pytest.approx(1.0, abs=1e-4)
