@@ -88,8 +88,17 @@ def test_inspect_and_plot_work_from_the_file_alone(tmp_path):
     (["inspect", "/nonexistent/run.h5"], ["no such file"]),
     (["plot", "/nonexistent/run.h5"], ["no such file"]),
 ])
-def test_bad_input_is_one_line_and_exit_2(args, fragments):
-    assert_one_line_error(sgdsim_cli(*args), *fragments)
+def test_bad_input_is_one_line_and_exit_2(args, fragments, capsys):
+    """In-process (the same main() the console script calls), so each case costs no interpreter start."""
+    from sgdsim.cli import main
+    code = main(args)
+    captured = capsys.readouterr()
+    assert_one_line_error(subprocess.CompletedProcess(args, code, captured.out, captured.err), *fragments)
+
+
+@pytest.mark.parametrize("args", [["run", "no-such-scenario"], ["run", "double-well", "--set", "lr=-1"]])
+def test_bad_input_through_the_real_command(args):
+    assert_one_line_error(sgdsim_cli(*args), args[1] if len(args) == 2 else "lr must be positive")
 
 
 def test_corrupt_and_foreign_files_are_refused(tmp_path):
