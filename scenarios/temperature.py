@@ -39,6 +39,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sgdsim import theory
+from sgdsim.minibatch_moments import moment_map, spectral_radius, stability_edge
 from sgdsim.dynamics import SGD
 from sgdsim.errors import ParameterError
 from sgdsim.landscapes import Regression
@@ -118,70 +119,6 @@ def make_data(examples: int, dim: int, condition: float, noise: float, seed: int
     return A, b
 
 
-def _set_partitions(items: list):
-    """Every partition of `items` into non-empty blocks (lists), each exactly once."""
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for part in _set_partitions(rest):
-        yield [[first]] + part
-        for i in range(len(part)):
-            yield part[:i] + [[first] + part[i]] + part[i + 1:]
-
-
-def _falling(n: int, k: int) -> int:
-    return math.prod(range(n - k + 1, n + 1))
-
-
-def moment_map(A: np.ndarray, lr: float, batch: int, replace: bool, order: int) -> np.ndarray:
-    """E[M^(x order)] as a (d^order, d^order) matrix, M = I - lr H_B the random linear part of one SGD step
-    on least squares (e' = M e - lr g_B), restricted to symmetric tensors (zero on the rest).
-
-    M = (1/B) sum_j Z_{i_j} with Z_i = I - lr a_i a_i^T, so E[M^(x p)] = B^-p sum over the p slots' batch
-    positions, grouped by which slots share a position (a set partition with K blocks, (B)_K ways). With
-    replacement the K positions hold independent uniform examples: the product of block means. Without, they
-    hold K distinct examples: the sum over distinct tuples by Moebius inversion on the partition lattice,
-    sum_distinct = sum_sigma prod_beta (-1)^(|beta|-1) (|beta|-1)! sum_{tuples constant on sigma's blocks},
-    divided by (N)_K. The moment E[e^(x p)] stays finite iff the spectral radius is below 1 (for p = 2 this
-    is the map of `theory.sgd_stationary_covariance`; for p = 4 it decides whether a standard error exists).
-    """
-    n, d = A.shape
-    Z = np.eye(d)[None] - lr * A[:, :, None] * A[:, None, :]
-    coefficients: dict = {}
-    for part in _set_partitions(list(range(order))):
-        k = len(part)
-        ways = _falling(batch, k)
-        if ways == 0:
-            continue
-        if replace:
-            terms = [(part, 1.0 / n ** k)]
-        else:
-            terms = [([sorted(s for block in merge for s in part[block]) for merge in sigma],
-                      math.prod((-1) ** (len(m) - 1) * math.factorial(len(m) - 1) for m in sigma) / _falling(n, k))
-                     for sigma in _set_partitions(list(range(k)))]
-        for blocks, c in terms:
-            key = tuple(sorted(tuple(sorted(block)) for block in blocks))
-            coefficients[key] = coefficients.get(key, 0.0) + ways * c / batch ** order
-    rows, cols = "abcd"[:order], "efgh"[:order]
-    total = np.zeros((d,) * (2 * order))
-    for blocks, c in coefficients.items():
-        if c == 0.0:
-            continue
-        subs = ["wxyz"[i] + rows[s] + cols[s] for i, block in enumerate(blocks) for s in block]
-        total += c * np.einsum(",".join(subs) + "->" + rows + cols, *[Z] * order, optimize=True)
-    T = total.reshape(d ** order, d ** order)
-    eye = np.eye(d ** order).reshape((d,) * order + (d ** order,))
-    sym = sum(np.transpose(eye, (*perm, order)).reshape(d ** order, d ** order)
-              for perm in itertools.permutations(range(order))) / math.factorial(order)
-    return T @ sym
-
-
-def spectral_radius(T: np.ndarray) -> float:
-    """Largest |eigenvalue| of a symmetric moment map (E[M^(x p)] is symmetric and commutes with slot swaps)."""
-    return float(np.abs(np.linalg.eigvalsh((T + T.T) / 2)).max())
-
-
 def noise_factor(n: int, batch: int, replace: bool) -> float:
     """C_B / C: 1 with replacement, the finite-population correction (N - B)/(N - 1) without."""
     return 1.0 if replace else (n - batch) / (n - 1)
@@ -200,24 +137,6 @@ def predictions(A, b, H, C, lr, batch, replace) -> dict:
         except ParameterError:
             out[k] = np.full_like(H, np.nan)
     return out
-
-
-def stability_edge(A, b, batch, replace, hi: float) -> float:
-    """lr_c(B): the largest lr with a stationary covariance (bisection on the exact prediction, rel. 1e-6)."""
-    lo = hi * 1e-6
-    try:
-        theory.sgd_stationary_covariance(A, b, hi, batch, replace)
-        return hi
-    except ParameterError:
-        pass
-    while hi / lo > 1 + 1e-6:
-        mid = math.sqrt(lo * hi)
-        try:
-            theory.sgd_stationary_covariance(A, b, mid, batch, replace)
-            lo = mid
-        except ParameterError:
-            hi = mid
-    return lo
 
 
 def _point_seed(seed: int, index: int) -> int:

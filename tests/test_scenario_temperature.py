@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import sgdsim
+from sgdsim import minibatch_moments as moments
 from sgdsim import theory
 from sgdsim.cli import main
 from sgdsim.errors import ParameterError
@@ -96,7 +97,7 @@ def test_second_moment_map_fixed_point_is_the_library_covariance(replace, batch)
     A, b = T.make_data(12, 2, 3.0, 0.7, seed=1)
     n, d = A.shape
     lr = 0.4
-    L = T.moment_map(A, lr, batch, replace, order=2)
+    L = moments.moment_map(A, lr, batch, replace, order=2)
     k = 1 / batch if replace else (n - batch) / (batch * (n - 1))
     C = theory.least_squares_moments(A, b).noise_covariance
     S = np.linalg.lstsq(np.eye(d * d) - L, lr ** 2 * k * C.ravel(), rcond=None)[0].reshape(d, d)
@@ -117,15 +118,15 @@ def test_fourth_moment_map_equals_enumeration_of_every_minibatch(replace, batch)
         MM = np.kron(M, M)
         total += np.kron(MM, MM)
         count += 1
-    sym = T.moment_map(A, 0.0, 1, True, order=4)  # lr = 0: E[I] restricted to symmetric tensors = projector
-    np.testing.assert_allclose(T.moment_map(A, lr, batch, replace, order=4), total / count @ sym, atol=1e-13)
+    sym = moments.moment_map(A, 0.0, 1, True, order=4)  # lr = 0: E[I] restricted to symmetric tensors = projector
+    np.testing.assert_allclose(moments.moment_map(A, lr, batch, replace, order=4), total / count @ sym, atol=1e-13)
 
 
 def test_stability_edge_separates_stable_from_unstable():
     A, b = T.make_data(64, 2, 4.0, 0.5, seed=0)
     for batch in (1, 4):
-        edge = T.stability_edge(A, b, batch, True, hi=2.0)
+        edge = moments.stability_edge(A, b, batch, True, hi=2.0)
         theory.sgd_stationary_covariance(A, b, edge * (1 - 1e-5), batch)
         with pytest.raises(ParameterError):
             theory.sgd_stationary_covariance(A, b, edge * (1 + 1e-5), batch)
-        assert T.spectral_radius(T.moment_map(A, edge, batch, True, order=2)) == pytest.approx(1.0, abs=1e-4)
+        assert moments.spectral_radius(moments.moment_map(A, edge, batch, True, order=2)) == pytest.approx(1.0, abs=1e-4)
