@@ -26,6 +26,14 @@ FINITE_SUM_CODES = (LEAST_SQUARES, LP_REGRESSION)
 
 
 @jit(inline="always")
+def separable_grad(code, xk, theta, k):
+    """d f / d x_k for the landscapes that are sums over coordinates (QUADRATIC, DOUBLE_WELL)."""
+    if code == QUADRATIC:
+        return theta[k] * xk
+    return 4.0 * theta[0] * xk * (xk * xk - 1.0)
+
+
+@jit(inline="always")
 def _sharp_wide_1d(x1, theta):
     value = theta[6] * x1 * x1
     slope = 2.0 * theta[6] * x1
@@ -99,12 +107,9 @@ def example_grad_add(code, x, theta, data, i, weight, out):
 def grad(code, x, theta, data, out):
     """out = grad f(x) (the mean over examples for finite sums)."""
     d = x.shape[0]
-    if code == QUADRATIC:
+    if code == QUADRATIC or code == DOUBLE_WELL:
         for k in range(d):
-            out[k] = theta[k] * x[k]
-    elif code == DOUBLE_WELL:
-        for k in range(d):
-            out[k] = 4.0 * theta[0] * x[k] * (x[k] * x[k] - 1.0)
+            out[k] = separable_grad(code, x[k], theta, k)
     elif code == STRICT_SADDLE or code == SHARP_WIDE:
         for k in range(1, d):
             out[k] = x[k]

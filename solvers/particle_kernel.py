@@ -22,7 +22,7 @@ import numpy as np
 from numba import literally, prange
 
 from ._jit import jit
-from .landscape_kernels import example_grad_add, grad
+from .landscape_kernels import DOUBLE_WELL, QUADRATIC, example_grad_add, grad, separable_grad
 from .rng import next_below, next_double, next_normal
 
 BLOCK = 256  # particles per parallel work item; fixed so scratch is allocated once per block
@@ -183,6 +183,37 @@ def _in_box(x, lo, hi):
     return True
 
 
+@jit(inline="always")
+def _fused_steps(s, p, xp, code, theta, noise, temperature, schedule, lr_params, limit, target, target_lo,
+                 target_hi, first_hit, diverged_at, step0, n_steps):
+    """Euler steps of a separable landscape with isotropic or no noise, gradient, draw and update fused per
+    coordinate (no scratch arrays): the same arithmetic and draws as the general loop, about 2x faster."""
+    d = xp.shape[0]
+    eta = learning_rate(schedule, lr_params, step0)
+    scale = np.sqrt(2.0 * temperature * eta)
+    for n in range(step0, step0 + n_steps):
+        if schedule != SCHEDULE_CONSTANT:
+            eta = learning_rate(schedule, lr_params, n)
+            scale = np.sqrt(2.0 * temperature * eta)
+        bounded = True
+        for k in range(d):
+            g = separable_grad(code, xp[k], theta, k)
+            if noise == NOISE_ISOTROPIC:
+                zk, s = next_normal(s)
+                xk = xp[k] + (-eta * g + scale * zk)
+            else:
+                xk = xp[k] + (-eta * g + 0.0)
+            xp[k] = xk
+            bounded &= abs(xk) <= limit
+        if not bounded:
+            diverged_at[p] = n + 1
+            break
+        if target != TARGET_NONE and first_hit[p] < 0:
+            if _in_box(xp, target_lo, target_hi) == (target == TARGET_ENTER):
+                first_hit[p] = n + 1
+    return s
+
+
 @jit
 def _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick,
                       code, theta, data, source, batch, replace, schedule, lr_params, momentum,
@@ -193,6 +224,12 @@ def _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick,
     d = x.shape[1]
     s = (states[p, 0], states[p, 1], states[p, 2], states[p, 3])
     xp = x[p]
+    if ((code == QUADRATIC or code == DOUBLE_WELL) and source == GRAD_FULL and scheme == SCHEME_EULER
+            and (noise == NOISE_ISOTROPIC or noise == NOISE_NONE) and momentum == 0.0 and kick_radius == 0.0):
+        s = _fused_steps(s, p, xp, code, theta, noise, temperature, schedule, lr_params, limit, target,
+                         target_lo, target_hi, first_hit, diverged_at, step0, n_steps)
+        states[p, 0], states[p, 1], states[p, 2], states[p, 3] = s
+        return
     for n in range(step0, step0 + n_steps):
         eta = learning_rate(schedule, lr_params, n)
         s = _gradient(s, source, code, xp, theta, data, batch, replace, idx, g)
