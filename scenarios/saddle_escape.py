@@ -43,7 +43,7 @@ from sgdsim import theory
 from sgdsim.dynamics import SGD, GradientDescent, PerturbedGD
 from sgdsim.landscapes import StrictSaddle, Tilted
 from sgdsim.plotting import THEORY, figure, save
-from sgdsim.scenario import Param, Scenario, at_least, positive
+from sgdsim.scenario import Param, Scenario, at_least, list_check, parse_list, positive
 from sgdsim.simulate import Recorder, simulate
 from sgdsim.solvers import Target
 
@@ -51,33 +51,6 @@ METHODS = ("gd", "sgd", "pgd")
 LABELS = {"gd": "GD", "sgd": "SGD", "pgd": "PGD"}
 QUANTILE_GRID = 50_000  # points of the quantile grids for the theoretical escape distributions
 MAX_VALUES = 50_000_000  # particles x dimension held in memory at once (400 MB of float64)
-
-
-def parse_dims(text: str) -> list[int]:
-    """'2,8,32' -> [2, 8, 32] (sorted, distinct); ValueError naming the problem."""
-    parts = [t.strip() for t in str(text).split(",") if t.strip()]
-    if not parts:
-        raise ValueError("must be a comma-separated list of dimensions such as 2,8,32")
-    dims = []
-    for t in parts:
-        try:
-            d = int(t)
-        except ValueError:
-            raise ValueError(f"must be a comma-separated list of integers (such as 2,8,32); {t!r} is not "
-                             "an integer") from None
-        if d < 2:
-            raise ValueError(f"has dimension {d}: every dimension must be at least 2 (x1 plus the stable "
-                             "directions)")
-        dims.append(d)
-    return sorted(set(dims))
-
-
-def _check_dims(text: str) -> str | None:
-    try:
-        parse_dims(text)
-    except ValueError as e:
-        return str(e)
-    return None
 
 
 def kick_step(lr: float, start_radius: float, gradient_threshold: float) -> int:
@@ -132,7 +105,7 @@ def _seed(seed: int, *key: int) -> int:
 
 
 def run(p: dict, seed: int, writer, progress: bool):
-    dims = parse_dims(p["dims"])
+    dims = parse_list(p["dims"], int, 2)
     lr, thr, m, budget = p["lr"], p["threshold"], p["particles"], p["steps"]
     n0 = kick_step(lr, p["start_radius"], p["gradient_threshold"])
     per_step_noise = lr * p["noise"] / math.sqrt(p["batch"])
@@ -247,7 +220,7 @@ def run(p: dict, seed: int, writer, progress: bool):
 
 def plot(run, path):
     p = run.params
-    dims = parse_dims(p["dims"])
+    dims = parse_list(p["dims"], int, 2)
     comp = run.comparison
     cdf = run.theory("pgd_escape_cdf")
     curve = run.theory("pgd_escape_mean_curve")
@@ -306,8 +279,8 @@ def _validate(p: dict) -> str | None:
                 "counts steps from the kick)")
     if 3 * lr * thr ** 2 >= 1 + lr:
         return f"need 3 lr threshold^2 < 1 + lr (the x1 map increasing up to the threshold), got lr={lr}, threshold={thr}"
-    if p["particles"] * max(parse_dims(p["dims"])) > MAX_VALUES:
-        return (f"particles x largest dimension = {p['particles'] * max(parse_dims(p['dims']))} values exceeds "
+    if p["particles"] * max(parse_list(p["dims"], int, 2)) > MAX_VALUES:
+        return (f"particles x largest dimension = {p['particles'] * max(parse_list(p['dims'], int, 2))} values exceeds "
                 f"{MAX_VALUES}; lower particles or dims")
     return None
 
@@ -322,7 +295,7 @@ SCENARIO = Scenario(
             "(log d for PGD, Jin et al. 2017)",
     params=(
         Param("dims", str, "2,8,32,128,512", "comma-separated dimensions d >= 2 (sorted, duplicates dropped)",
-              _check_dims),
+              list_check(int, 2)),
         Param("particles", int, 2000, "particles per (method, d)", at_least(2)),
         Param("lr", float, 0.1, "learning rate, in (0, 1)", _open_unit),
         Param("steps", int, 300, "step budget per (method, d); GD always uses all of it", at_least(1)),

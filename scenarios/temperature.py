@@ -44,7 +44,7 @@ from sgdsim.dynamics import SGD
 from sgdsim.errors import ParameterError
 from sgdsim.landscapes import Regression
 from sgdsim.plotting import THEORY, figure, save
-from sgdsim.scenario import Param, Scenario, at_least, positive
+from sgdsim.scenario import Param, Scenario, at_least, list_check, parse_list, positive
 from sgdsim.simulate import Recorder, simulate
 
 MAX_STEPS = 100_000   # per grid point; a point that would need more is run this long and marked
@@ -66,39 +66,10 @@ NOISE_NOTE = "C_B = C with replacement, C (N - B)/(N - 1) without; C = (1/N) sum
 # --------------------------------------------------------------------------------------------- parameters
 
 
-def _parse_list(text: str, kind: type) -> list:
-    """'0.1, 0.2' -> [0.1, 0.2] (sorted, duplicates dropped); ParameterError names the first bad entry."""
-    what = "positive numbers" if kind is float else "integers >= 1"
-    items = [s.strip() for s in str(text).split(",")]
-    if not any(items):
-        raise ParameterError(f"must be a comma-separated list of {what}")
-    values = []
-    for item in items:
-        try:
-            v = kind(item)
-        except ValueError:
-            raise ParameterError(f"must be a comma-separated list of {what} ({item!r} is not "
-                                 f"{'a number' if kind is float else 'an integer'})") from None
-        if not (math.isfinite(v) and v > 0):
-            raise ParameterError(f"must be a comma-separated list of {what} ({item} is not)")
-        values.append(v)
-    return sorted(set(values))
-
-
-def _list_check(kind: type):
-    def check(text):
-        try:
-            _parse_list(text, kind)
-        except ParameterError as e:
-            return str(e)
-        return None
-    return check
-
-
 def _validate(p: dict) -> str | None:
     if p["examples"] <= p["dim"]:
         return f"examples ({p['examples']}) must exceed dim ({p['dim']}) so the residuals at x* are not zero"
-    too_big = [b for b in _parse_list(p["batches"], int) if b > p["examples"]]
+    too_big = [b for b in parse_list(p["batches"], int, 1) if b > p["examples"]]
     if too_big:
         return f"batches: batch {too_big[0]} is larger than the data ({p['examples']} examples)"
     return None
@@ -166,8 +137,8 @@ def _zscore(diff, se):
 
 
 def run(p: dict, seed: int, writer, progress: bool):
-    lrs = np.array(_parse_list(p["lrs"], float))
-    batches = np.array(_parse_list(p["batches"], int), dtype=np.int64)
+    lrs = np.array(parse_list(p["lrs"], float, 0))
+    batches = np.array(parse_list(p["batches"], int, 1), dtype=np.int64)
     n, d, m, replace = p["examples"], p["dim"], p["particles"], p["replace"]
     A, b = make_data(n, d, p["condition"], p["noise"], seed)
     landscape = Regression(A, b)
@@ -399,9 +370,9 @@ SCENARIO = Scenario(
     params=(
         Param("particles", int, 20000, "independent SGD chains per grid point", at_least(2)),
         Param("lrs", str, "0.05,0.1,0.2,0.4,0.8", "learning rates, comma-separated positive numbers",
-              _list_check(float)),
+              list_check(float)),
         Param("batches", str, "1,4,16", "batch sizes, comma-separated integers in [1, examples]",
-              _list_check(int)),
+              list_check(int)),
         Param("replace", bool, True, "draw each minibatch with replacement (else B distinct examples)"),
         Param("examples", int, 64, "number of examples N", at_least(2)),
         Param("dim", int, 2, "number of features d (1 to 5; the fourth-moment check is d^4 x d^4)",

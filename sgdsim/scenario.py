@@ -59,6 +59,37 @@ def _parse(text: str, kind: type) -> Any:
     return kind(text)
 
 
+def parse_list(text: str, kind: type, minimum: float) -> list:
+    """'0.1, 0.2' -> [0.1, 0.2], sorted without duplicates; every entry above 0 (floats) or at least
+    `minimum` (ints). ParameterError names the first bad entry."""
+    what = "positive numbers" if kind is float else f"integers >= {minimum}"
+    items = [item.strip() for item in str(text).split(",")]
+    if not any(items):
+        raise ParameterError(f"must be a comma-separated list of {what}")
+    values = []
+    for item in items:
+        try:
+            value = kind(item)
+        except ValueError:
+            raise ParameterError(f"must be a comma-separated list of {what} ({item!r} is not "
+                                 f"{'a number' if kind is float else 'an integer'})") from None
+        if not (math.isfinite(value) and (value > 0 if kind is float else value >= minimum)):
+            raise ParameterError(f"must be a comma-separated list of {what} ({item} is not)")
+        values.append(value)
+    return sorted(set(values))
+
+
+def list_check(kind: type, minimum: float = 1) -> Callable[[Any], str | None]:
+    """A Param check for a comma-separated list (see `parse_list`)."""
+    def check(text):
+        try:
+            parse_list(text, kind, minimum)
+        except ParameterError as e:
+            return str(e)
+        return None
+    return check
+
+
 def positive(value) -> str | None:
     return None if value > 0 else "must be positive"
 

@@ -15,6 +15,7 @@ from sgdsim import minibatch_moments as moments
 from sgdsim import theory
 from sgdsim.cli import main
 from sgdsim.errors import ParameterError
+from sgdsim.scenario import parse_list
 from sgdsim.scenarios import temperature as T
 
 CLI = [sys.executable, "-m", "sgdsim.cli"]
@@ -75,8 +76,8 @@ def test_bad_grid_is_one_line_exit_2(setting, fragments, tmp_path, capsys):
 
 def test_grid_lists_parse_sorted_and_reject_non_numbers():
     resolved = T.SCENARIO.resolve({"lrs": " 0.4, 0.1,0.1", "batches": "8,2"})
-    assert T._parse_list(resolved["lrs"], float) == [0.1, 0.4]
-    assert T._parse_list(resolved["batches"], int) == [2, 8]
+    assert parse_list(resolved["lrs"], float, 0) == [0.1, 0.4]
+    assert parse_list(resolved["batches"], int, 1) == [2, 8]
     for bad, fragment in (("0.1,abc", "'abc' is not a number"), ("", "comma-separated"), ("0.1,inf", "inf is not")):
         with pytest.raises(ParameterError, match=fragment):
             T.SCENARIO.resolve({"lrs": bad})

@@ -1,0 +1,63 @@
+"""The scenario framework: typed parameters, lists, presets, cross-parameter checks, the registry."""
+from __future__ import annotations
+
+import pytest
+
+from sgdsim.errors import ParameterError
+from sgdsim.scenario import Param, Scenario, at_least, get_scenario, list_check, parse_list, positive, scenarios
+
+
+def _scenario():
+    return Scenario("toy", "a toy", (Param("lr", float, 0.1, "rate", positive), Param("batch", int, 2, "B", at_least(1)),
+                                     Param("dims", str, "2,4", "dims", list_check(int, 2)),
+                                     Param("fast", bool, False, "flag")),
+                    run=None, plot=None, presets={"small": {"batch": 1}},
+                    validate=lambda p: "batch must not exceed 8" if p["batch"] > 8 else None)
+
+
+def test_resolve_defaults_preset_overrides_and_conversion():
+    sc = _scenario()
+    assert sc.resolve() == {"lr": 0.1, "batch": 2, "dims": "2,4", "fast": False}
+    assert sc.resolve(preset="small")["batch"] == 1
+    resolved = sc.resolve({"lr": "0.5", "batch": "4", "fast": "yes"}, preset="small")
+    assert resolved == {"lr": 0.5, "batch": 4, "dims": "2,4", "fast": True}
+    assert sc.resolve({"lr": 1})["lr"] == 1.0 and isinstance(sc.resolve({"lr": 1})["lr"], float)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"nope": "1"}, "unknown parameter 'nope' for toy (valid: lr, batch, dims, fast)"),
+    ({"lr": "x"}, "parameter lr must be a number, got 'x'"),
+    ({"lr": "-1"}, "parameter lr must be positive, got -1.0"),
+    ({"lr": "inf"}, "parameter lr must be finite"),
+    ({"batch": "1.5"}, "parameter batch must be an integer, got '1.5'"),
+    ({"batch": True}, "parameter batch must be an integer"),
+    ({"batch": "0"}, "parameter batch must be at least 1, got 0"),
+    ({"batch": "9"}, "batch must not exceed 8"),
+    ({"fast": "maybe"}, "parameter fast must be true or false"),
+    ({"dims": "2,1"}, "parameter dims must be a comma-separated list of integers >= 2 (1 is not)"),
+])
+def test_bad_values_name_the_problem(overrides, message):
+    with pytest.raises(ParameterError) as err:
+        _scenario().resolve(overrides)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_unknown_preset_lists_the_valid_ones():
+    with pytest.raises(ParameterError, match="unknown preset 'big' for toy \\(valid: small\\)"):
+        _scenario().resolve(preset="big")
+
+
+def test_parse_list():
+    assert parse_list("32, 2,8,8", int, 2) == [2, 8, 32]
+    assert parse_list("0.4, 0.1,0.1", float, 0) == [0.1, 0.4]
+    for bad, fragment in (("", "comma-separated"), ("1,4", "(1 is not)"), ("2,x", "'x' is not an integer"),
+                          ("2.5", "'2.5' is not an integer"), ("0.1,-2", "(-2 is not)"), ("nan", "(nan is not)")):
+        kind = float if bad in ("0.1,-2", "nan") else int
+        with pytest.raises(ParameterError, match=fragment.replace("(", "\\(").replace(")", "\\)")):
+            parse_list(bad, kind, 2)
+
+
+def test_registry_finds_the_installed_scenarios():
+    assert {"double-well", "temperature", "saddle-escape"} <= set(scenarios())
+    with pytest.raises(ParameterError, match="unknown scenario 'x' \\(valid: double-well"):
+        get_scenario("x")
