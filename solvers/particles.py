@@ -85,6 +85,9 @@ class ParticleSolver:
         self.states = seed_states(seed, m, first_particle)
         self.velocity = np.zeros((m, d) if self.momentum != 0.0 else (0, d))
         self.first_hit = np.full(m, -1, dtype=np.int64)
+        if target is not None:  # a particle that starts in (enter) or outside (exit) the box hits at step 0
+            inside = np.all((self.target_lo <= self.x) & (self.x <= self.target_hi), axis=1)
+            self.first_hit[inside == (self.target == K.TARGET_ENTER)] = 0
         self.diverged_at = np.full(m, -1, dtype=np.int64)
         self.last_kick = np.full(m, np.iinfo(np.int64).min // 2, dtype=np.int64)
         self.step = 0

@@ -368,13 +368,13 @@ def test_divergence_step_is_analytic(tmp_path):
 
 def test_first_passage_enter_and_exit():
     """GD on h = (0.5, 2), lr = 0.1: x_n = (0.95^n, 0.8^n) x0 exactly solvable for the hitting step."""
-    x0 = np.array([[1.0, 1.0], [2.0, -3.0], [0.7, 4.0]])
+    x0 = np.array([[1.0, 1.0], [2.0, -3.0], [0.7, 4.0], [0.2, 0.1]])  # the last starts in/out of the boxes
     factors = np.array([0.95, 0.8])
     traj = np.array([x0 * factors ** n for n in range(200)])  # (steps, particles, 2), closed form
 
-    def first(mask):  # first n >= 1 where mask holds
-        hits = [np.flatnonzero(mask[1:, p]) for p in range(mask.shape[1])]
-        return np.array([h[0] + 1 if h.size else -1 for h in hits])
+    def first(mask):  # first n >= 0 where mask holds (step 0: the start itself)
+        hits = [np.flatnonzero(mask[:, p]) for p in range(mask.shape[1])]
+        return np.array([h[0] if h.size else -1 for h in hits])
 
     enter = Target(lo=(-0.5, -0.5), hi=(0.5, 0.5), mode="enter")
     inside = np.all(np.abs(traj) <= 0.5, axis=2)
@@ -388,6 +388,7 @@ def test_first_passage_enter_and_exit():
     # the analytic steps for the first particle: 0.95^n <= 0.5 at n = 14; 0.95^n < 0.6 at n = 10
     assert first(inside)[0] == math.ceil(math.log(0.5) / math.log(0.95)) == 14
     assert first(outside)[0] == math.ceil(math.log(0.6) / math.log(0.95)) == 10
+    assert first(inside)[3] == first(outside)[3] == 0
 
 
 # ---------------------------------------------------------------------------------------------------------
