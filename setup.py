@@ -18,7 +18,10 @@ setup(
         "matplotlib>=3.6",
         "tqdm>=4.60",
     ],
-    extras_require={"test": ["pytest>=7", "hypothesis>=6"]},
+    extras_require={
+        "xarray": ["xarray>=2023.1", "h5netcdf>=1.1"],   # read run-file elements as labelled datasets
+        "test": ["pytest>=7", "hypothesis>=6", "xarray>=2023.1", "h5netcdf>=1.1"],
+    },
     entry_points={
         "console_scripts": ["sgdsim = sgdsim.cli:main"],
         "sgdsim.scenarios": [

@@ -94,19 +94,25 @@ def _step_scale(step: h5py.Dataset, *attached: h5py.Dataset) -> None:
         ds.dims[0].attach_scale(step)
 
 
+_RESERVED = ("step", "time", "value")
+
+
 def _attach_coords(group: h5py.Group, value: h5py.Dataset, coords: dict | None, first_dim: int) -> None:
-    """Store coords as ``grid/<axis>`` datasets and attach them as scales to value dims first_dim, ...."""
-    if not coords:
-        return
+    """Store coords as datasets beside ``value`` and attach them as dimension scales to value dims
+    first_dim, ...; a dimension left without one gets ``dim<i>`` = 0, 1, ... so that every dimension
+    is labelled (xarray via h5netcdf needs that, and sees only scales in the same or an enclosing group)."""
+    coords = dict(coords or {})
     if len(coords) > value.ndim - first_dim:
         raise ValueError(f"{group.name}: {len(coords)} coords for {value.ndim - first_dim} value dimension(s)")
-    grid = group.require_group("grid")
-    for i, (axis, arr) in enumerate(coords.items(), start=first_dim):
-        arr = np.asarray(arr)
+    names = list(coords) + [f"dim{i}" for i in range(first_dim + len(coords), value.ndim)]
+    for i, axis in enumerate(names, start=first_dim):
+        if axis in _RESERVED or axis in group:
+            raise ValueError(f"{group.name}: coordinate name {axis!r} is taken")
+        arr = np.asarray(coords[axis]) if axis in coords else np.arange(value.shape[i])
         if arr.ndim != 1 or len(arr) != value.shape[i]:
             raise ValueError(f"{group.name}: coord {axis!r} has shape {arr.shape}, value dim {i} has length "
                              f"{value.shape[i]}")
-        ds = grid.create_dataset(axis, data=arr)
+        ds = group.create_dataset(axis, data=arr)
         ds.make_scale(axis)
         value.dims[i].attach_scale(ds)
 
@@ -383,7 +389,10 @@ class Theory:
 
 
 def _coords(g: h5py.Group) -> dict[str, np.ndarray]:
-    return {k: v[()] for k, v in g["grid"].items()} if "grid" in g else {}
+    """The coordinates of value's dimensions after the first (in dimension order)."""
+    value = g["value"]
+    first = 1 if "step" in g else 0
+    return {ds.name.rsplit("/", 1)[-1]: ds[()] for i in range(first, value.ndim) for ds in value.dims[i].values()}
 
 
 def _open_for_reading(path: pathlib.Path) -> h5py.File:
@@ -487,7 +496,7 @@ class Run:
                 g = self._group(group, n)
                 v, s = g["value"], g["step"]
                 rng = f"steps {s[0]}..{s[-1]}" if len(s) else "empty"
-                dims = f" grid {', '.join(g['grid'])}" if "grid" in g else ""
+                dims = f" dims {', '.join(_coords(g))}" if g["value"].ndim > 1 else ""
                 lines.append(f"  {group}/{n}: value {v.shape} {v.dtype}, {rng}{dims}")
         for n in self.names("events"):
             lines.append(f"  events/{n}: {len(self.h5['events'][n]['step'])} events")

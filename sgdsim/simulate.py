@@ -126,9 +126,9 @@ class _Sink:
         m, d = shape
         self.specs = {}
         if recorder.mean:
-            self.specs["mean"] = ((d,), {})
+            self.specs["mean"] = ((d,), {"spatial": np.arange(d)})
         if recorder.covariance:
-            self.specs["covariance"] = ((d, d), {})
+            self.specs["covariance"] = ((d, d), {"spatial_i": np.arange(d), "spatial_j": np.arange(d)})
         if recorder.loss:
             self.specs["loss"] = ((), {})
         if recorder.histogram is not None:

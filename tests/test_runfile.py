@@ -69,7 +69,7 @@ def test_round_trip(tmp_path):
         np.testing.assert_array_equal(d.value, np.stack([_value(s, (5,)) for s in steps]))
         np.testing.assert_array_equal(d.coords["x"], grid)
         vds = run.h5["observables/density/value"]
-        assert vds.dims[1][0].name == "/observables/density/grid/x"
+        assert vds.dims[1][0].name == "/observables/density/x"
         assert vds.dims[0][0].name == "/observables/density/step"
         assert run.h5["observables/density/time"].dims[0][0].name == "/observables/density/step"
         assert vds.chunks[0] >= 1 and vds.compression == "gzip" and vds.shuffle
@@ -83,7 +83,7 @@ def test_round_trip(tmp_path):
         th = run.theory("density")
         assert th.step is None and th.time is None
         assert th.attrs == {"source": "Gardiner 2009", "equation": "(5.3.2)"}
-        assert run.h5["theory/density/value"].dims[0][0].name == "/theory/density/grid/x"
+        assert run.h5["theory/density/value"].dims[0][0].name == "/theory/density/x"
         th2 = run.theory("loss")
         np.testing.assert_array_equal(th2.step, [0, 10, 20])
         assert th2.value.shape == (3, 5) and th2.attrs["kind"] == "stationary"
@@ -250,3 +250,30 @@ def test_unknown_name(tmp_path):
         _assert_one_line(err, p)
         with pytest.raises(RunFileError, match=r"no events/escape \(has: nothing\)"):
             run.event("escape")
+
+
+def test_every_element_reads_as_a_labelled_xarray_dataset(tmp_path):
+    """DESIGN's promise: xarray.open_dataset(path, engine="h5netcdf", group=...) reads any element, with
+    step, the given grid and default index coordinates as named dimensions."""
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    path = tmp_path / "x.h5"
+    with RunWriter(path, scenario="xr", params={}, seed=0) as w:
+        loss = w.element("loss", ())
+        dens = w.element("density", (4,), coords={"x": np.linspace(-1, 1, 4)})
+        cov = w.element("covariance", (2, 2))
+        cloud = w.element("cloud", (3, 2), group="particles")
+        for step in range(3):
+            loss.append(step, 0.1 * step, float(step))
+            dens.append(step, 0.1 * step, np.full(4, step))
+            cov.append(step, 0.1 * step, np.eye(2) * step)
+            cloud.append(step, 0.1 * step, np.full((3, 2), step))
+    expected = {"observables/loss": ("step",), "observables/density": ("step", "x"),
+                "observables/covariance": ("step", "dim1", "dim2"),
+                "particles/cloud/position": ("step", "particle", "spatial")}
+    for group, dims in expected.items():
+        with xr.open_dataset(path, engine="h5netcdf", group=group) as ds:
+            assert ds["value"].dims == dims
+            np.testing.assert_array_equal(ds["step"], [0, 1, 2])
+            np.testing.assert_allclose(ds["time"], [0.0, 0.1, 0.2])
+            assert float(ds["value"].isel(step=2).max()) == 2.0
