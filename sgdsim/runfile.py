@@ -94,9 +94,6 @@ def _step_scale(step: h5py.Dataset, *attached: h5py.Dataset) -> None:
         ds.dims[0].attach_scale(step)
 
 
-_RESERVED = ("step", "time", "value")
-
-
 def _attach_coords(group: h5py.Group, value: h5py.Dataset, coords: dict | None, first_dim: int) -> None:
     """Store coords as datasets beside ``value`` and attach them as dimension scales to value dims
     first_dim, ...; a dimension left without one gets ``dim<i>`` = 0, 1, ... so that every dimension
@@ -106,7 +103,7 @@ def _attach_coords(group: h5py.Group, value: h5py.Dataset, coords: dict | None, 
         raise ValueError(f"{group.name}: {len(coords)} coords for {value.ndim - first_dim} value dimension(s)")
     names = list(coords) + [f"dim{i}" for i in range(first_dim + len(coords), value.ndim)]
     for i, axis in enumerate(names, start=first_dim):
-        if axis in _RESERVED or axis in group:
+        if axis in group:
             raise ValueError(f"{group.name}: coordinate name {axis!r} is taken")
         arr = np.asarray(coords[axis]) if axis in coords else np.arange(value.shape[i])
         if arr.ndim != 1 or len(arr) != value.shape[i]:
