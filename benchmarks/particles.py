@@ -133,7 +133,7 @@ def check_A(case: Case, engine: np.ndarray, ref: np.ndarray) -> bool:
     linear with Gaussian noise, so se(mean) = sqrt(var/M), se(var) = var sqrt(2/(M-1)))."""
     h = case.landscape.theta
     mean_x, var_x = ou_scheme_moments(np.full(h.shape, case.x0), h, case.temperature, case.dt, case.steps, "euler")
-    rows, zs = [], []
+    rows = []
     for name, xs in (("engine", engine), ("numpy", ref)):
         m = len(xs)
         rows.append(dict(name=name, m=m, mean=xs.mean(axis=0), var=xs.var(axis=0, ddof=1),

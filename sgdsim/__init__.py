@@ -12,7 +12,7 @@ from .errors import ParameterError, RunFileError, SgdsimError  # noqa: E402
 from .landscapes import (DoubleWell, Quadratic, Regression, SharpWide, StrictSaddle, Tilted,  # noqa: E402
                          finite_sum_double_well)
 from .runfile import RunWriter  # noqa: E402
-from .runfile import open_run as open  # noqa: E402,A001
+from .runread import open_run as open  # noqa: E402,A001
 from .simulate import Outcome, Recorder, simulate  # noqa: E402
 from .solvers import Target  # noqa: E402
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from . import __version__
 from .errors import ParameterError, SgdsimError
-from .runfile import RunWriter, open_run
+from .runfile import RunWriter
+from .runread import open_run
 from .scenario import figure_path, get_scenario, scenarios
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2

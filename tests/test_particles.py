@@ -24,7 +24,8 @@ import scipy.stats
 from sgdsim import dynamics as D
 from sgdsim import landscapes as L
 from sgdsim import theory
-from sgdsim.runfile import RunWriter, open_run
+from sgdsim.runfile import RunWriter
+from sgdsim.runread import open_run
 from sgdsim.simulate import Recorder, simulate
 from sgdsim.solvers import ParticleSolver, Target
 

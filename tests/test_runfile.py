@@ -11,7 +11,8 @@ import pytest
 
 import sgdsim
 from sgdsim.errors import RunFileError, SgdsimError
-from sgdsim.runfile import RunWriter, open_run
+from sgdsim.runfile import RunWriter
+from sgdsim.runread import open_run
 
 
 def _value(step, shape):

@@ -6,7 +6,8 @@ import pytest
 from sgdsim import dynamics as D
 from sgdsim import landscapes as L
 from sgdsim.errors import ParameterError
-from sgdsim.runfile import RunWriter, open_run
+from sgdsim.runfile import RunWriter
+from sgdsim.runread import open_run
 from sgdsim.simulate import Recorder, simulate
 from sgdsim.solvers import Target
 
