@@ -1,4 +1,4 @@
-"""HDF5 run files (a subset of H5MD 1.1): streaming, crash-safe writing and reading back.
+"""Writing HDF5 run files (a subset of H5MD 1.1), streaming and crash-safe (`runread` reads them back).
 
 A run is written to ``<path>.partial`` and renamed to ``<path>`` on a clean ``close()``. Appends are
 buffered in memory and written in blocks at each flush. Blocks are streamed in HDF5's SWMR mode, whose
