@@ -113,6 +113,7 @@ def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_step
                     message = f"every particle reached the target by step {solver.step}"
                     break
             sink.flush()
+    sink.flush()  # the early exits (divergence, every particle at the target) skip the flush in the loop
     return Outcome(status, message, solver.step, solver.x, solver.first_hit, sink.memory)
 
 
