@@ -54,12 +54,13 @@ class Outcome:
     observables: dict = field(default_factory=dict)   # name -> (steps, times, values)
 
 
-def _times(dynamics: Dynamics, steps: np.ndarray) -> np.ndarray:
-    """t_n = sum_{k<n} eta_k: step * lr for a constant rate, the schedule's cumulative sum otherwise."""
+def _clock(dynamics: Dynamics, n_steps: int):
+    """steps -> t_n = sum_{k<n} eta_k: step * lr for a constant rate, else the schedule's cumulative sum,
+    tabulated once per run."""
     if isinstance(dynamics, GradientDescent) and dynamics.schedule.kind != "constant":
-        rates = dynamics.schedule.rates(dynamics.lr, np.arange(int(steps.max()) + 1))
-        return np.concatenate([[0.0], np.cumsum(rates)])[steps]
-    return steps * dynamics.lr
+        table = np.concatenate([[0.0], np.cumsum(dynamics.schedule.rates(dynamics.lr, np.arange(n_steps)))])
+        return lambda steps: table[np.asarray(steps, dtype=np.int64)]
+    return lambda steps: np.asarray(steps) * dynamics.lr
 
 
 def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_steps: int, seed: int,
@@ -82,7 +83,8 @@ def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_step
                                          x0=x0, seed=seed, target=recorder.target, limit=limit,
                                          **dynamics.solver_arguments(landscape))
     record_steps = recorder.steps(n_steps)
-    times = _times(dynamics, record_steps)
+    clock = _clock(dynamics, n_steps)
+    times = clock(record_steps)
     sink = _Sink(writer, recorder, landscape, x0.shape, prefix)
     reported = np.zeros(len(x0), dtype=bool)
     chunk_max = max(1, PARTICLE_STEPS_PER_CHUNK // len(x0))
@@ -100,14 +102,14 @@ def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_step
                     status = "diverged"
                     message = (f"diverged at step {step} (particle {particle}): an iterate became non-finite "
                                f"or exceeded |x| > {limit:g}; lower the learning rate")
-                    sink.events("divergence", solver.diverged_at >= 0, solver.diverged_at, dynamics)
+                    sink.events("divergence", solver.diverged_at >= 0, solver.diverged_at, clock)
                     break
             if status != "complete":
                 break
             sink.record(solver, target_step, t)
             if recorder.target is not None:
                 new = (solver.first_hit >= 0) & ~reported
-                sink.events("first_passage", new, solver.first_hit, dynamics)
+                sink.events("first_passage", new, solver.first_hit, clock)
                 reported |= new
                 if recorder.stop_when_all_hit and reported.all():
                     message = f"every particle reached the target by step {solver.step}"
@@ -171,14 +173,14 @@ class _Sink:
         if self.snapshot and self.writer is not None:
             self.elements["cloud"].append(int(step), float(time), solver.x[:self.snapshot])
 
-    def events(self, name, mask, steps, dynamics):
+    def events(self, name, mask, steps, clock):
         if self.writer is None or not mask.any():
             return
         if name not in self.event_writers:
             self.event_writers[name] = self.writer.events(self.prefix + name)
         particles = np.flatnonzero(mask)
         s = steps[particles]
-        self.event_writers[name].append(particles, s, _times(dynamics, s) if len(s) else s.astype(float))
+        self.event_writers[name].append(particles, s, clock(s).astype(float))
 
     def flush(self):
         if self.writer is not None:

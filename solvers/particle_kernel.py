@@ -184,6 +184,14 @@ def _in_box(x, lo, hi):
 
 
 @jit(inline="always")
+def _record_first_passage(p, xp, step, target, lo, hi, first_hit):
+    """first_hit[p] = step the first time xp is inside the box (ENTER) or outside it (EXIT)."""
+    if target != TARGET_NONE and first_hit[p] < 0:
+        if _in_box(xp, lo, hi) == (target == TARGET_ENTER):
+            first_hit[p] = step
+
+
+@jit(inline="always")
 def _fused_steps(s, p, xp, code, theta, noise, temperature, schedule, lr_params, limit, target, target_lo,
                  target_hi, first_hit, diverged_at, step0, n_steps):
     """Euler steps of a separable landscape with isotropic or no noise, gradient, draw and update fused per
@@ -208,9 +216,7 @@ def _fused_steps(s, p, xp, code, theta, noise, temperature, schedule, lr_params,
         if not bounded:
             diverged_at[p] = n + 1
             break
-        if target != TARGET_NONE and first_hit[p] < 0:
-            if _in_box(xp, target_lo, target_hi) == (target == TARGET_ENTER):
-                first_hit[p] = n + 1
+        _record_first_passage(p, xp, n + 1, target, target_lo, target_hi, first_hit)
     return s
 
 
@@ -257,9 +263,7 @@ def _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick,
         if not _bounded(xp, limit):
             diverged_at[p] = n + 1
             break
-        if target != TARGET_NONE and first_hit[p] < 0:
-            if _in_box(xp, target_lo, target_hi) == (target == TARGET_ENTER):
-                first_hit[p] = n + 1
+        _record_first_passage(p, xp, n + 1, target, target_lo, target_hi, first_hit)
     states[p, 0], states[p, 1], states[p, 2], states[p, 3] = s
 
 

@@ -73,9 +73,7 @@ def advance(solver, n_steps: int, grad, example_grad) -> dict:
     grad(x) and example_grad(x, i) are the landscape's NumPy full and per-example gradients.
     """
     x = solver.x.copy()
-    velocity = np.zeros_like(x) if solver.momentum else solver.velocity.copy()
-    if solver.momentum:
-        velocity[:] = solver.velocity
+    velocity = solver.velocity.copy()
     states, first_hit = solver.states.copy(), solver.first_hit.copy()
     diverged_at, last_kick = solver.diverged_at.copy(), solver.last_kick.copy()
     kick_gradient, kick_radius, kick_interval = solver.kick
