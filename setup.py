@@ -20,13 +20,27 @@ setup(
     ],
     extras_require={
         "xarray": ["xarray>=2023.1", "h5netcdf>=1.1"],   # read run-file elements as labelled datasets
-        "test": ["pytest>=7", "hypothesis>=6", "xarray>=2023.1", "h5netcdf>=1.1"],
+        "cluster": ["dask[distributed]>=2023.1", "dask-jobqueue>=0.8"],   # sgdsim sweep --engine dask
+        "test": ["pytest>=7", "pytest-xdist>=3", "hypothesis>=6", "xarray>=2023.1", "h5netcdf>=1.1",
+                 "dask[distributed]>=2023.1"],
     },
     entry_points={
         "console_scripts": ["sgdsim = sgdsim.cli:main"],
         "sgdsim.scenarios": [
+            "deep-linear-acceleration = sgdsim.scenarios.deep_linear_acceleration:SCENARIO",
             "double-well = sgdsim.scenarios.double_well:SCENARIO",
+            "generalization-dynamics = sgdsim.scenarios.generalization_dynamics:SCENARIO",
+            "kramers = sgdsim.scenarios.kramers:SCENARIO",
+            "large-lr = sgdsim.scenarios.large_lr:SCENARIO",
+            "limit-cycle = sgdsim.scenarios.limit_cycle:SCENARIO",
+            "mode-connectivity = sgdsim.scenarios.mode_connectivity:SCENARIO",
+            "noise-stability = sgdsim.scenarios.noise_stability:SCENARIO",
+            "overparameterization = sgdsim.scenarios.overparameterization:SCENARIO",
+            "pspin-descent = sgdsim.scenarios.pspin_descent:SCENARIO",
+            "pspin-landscape = sgdsim.scenarios.pspin_landscape:SCENARIO",
             "saddle-escape = sgdsim.scenarios.saddle_escape:SCENARIO",
+            "saxe-modes = sgdsim.scenarios.saxe_modes:SCENARIO",
+            "smoothing = sgdsim.scenarios.smoothing:SCENARIO",
             "temperature = sgdsim.scenarios.temperature:SCENARIO",
         ],
     },

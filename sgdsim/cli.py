@@ -14,7 +14,7 @@ from . import __version__
 from .errors import ParameterError, SgdsimError
 from .runfile import RunWriter
 from .runread import open_run
-from .scenario import figure_path, get_scenario, scenarios
+from .scenario import broken_scenarios, figure_path, get_scenario, scenarios
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -65,6 +65,8 @@ def _list() -> int:
             print(f"    {p.name} ({p.type.__name__}, default {p.default}): {p.help}")
         if sc.presets:
             print(f"    presets: {', '.join(sc.presets)}")
+    for name, reason in broken_scenarios().items():
+        print(f"{name}: (fails to load: {reason})")
     return EXIT_OK
 
 

@@ -138,16 +138,33 @@ class Scenario:
         return resolved
 
 
-def scenarios() -> dict[str, Scenario]:
-    """Every installed scenario by name (the `sgdsim.scenarios` entry-point group)."""
-    found = {}
+def _load_all() -> tuple[dict[str, Scenario], dict[str, str]]:
+    """Load every entry point of the `sgdsim.scenarios` group: (scenarios by name, broken ones by name with
+    the reason). A scenario that fails to import (e.g. a third-party plug-in with a missing dependency) does
+    not take the others down with it; asking for it by name reports why."""
+    found, broken = {}, {}
     for ep in entry_points(group="sgdsim.scenarios"):
-        found[ep.name] = ep.load()
-    return dict(sorted(found.items()))
+        try:
+            found[ep.name] = ep.load()
+        except Exception as e:  # noqa: BLE001 -- any import failure of a plug-in is reported, not raised
+            broken[ep.name] = f"{type(e).__name__}: {e}".splitlines()[0]
+    return dict(sorted(found.items())), dict(sorted(broken.items()))
+
+
+def scenarios() -> dict[str, Scenario]:
+    """Every installed scenario that loads, by name (the `sgdsim.scenarios` entry-point group)."""
+    return _load_all()[0]
+
+
+def broken_scenarios() -> dict[str, str]:
+    """Installed scenarios that fail to import, with the one-line reason."""
+    return _load_all()[1]
 
 
 def get_scenario(name: str) -> Scenario:
-    found = scenarios()
+    found, broken = _load_all()
+    if name in broken:
+        raise ParameterError(f"scenario {name!r} is installed but fails to load ({broken[name]})")
     if name not in found:
         raise ParameterError(f"unknown scenario {name!r} (valid: {', '.join(found) or 'none installed'})")
     return found[name]
