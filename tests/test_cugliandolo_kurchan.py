@@ -1,0 +1,82 @@
+"""The Cugliandolo-Kurchan integrator: compiled kernel against its NumPy twin, against the exact N -> infinity
+solution of the spherical p = 2 model at T = 0 (closed form) and T > 0 (Volterra equation) with the
+convergence order fitted, against equilibrium (FDT) above T_d, and the T = 0 approach to the threshold."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import optimize
+
+from sgdsim import spin_glass_theory as th
+from sgdsim.solvers import cugliandolo_kurchan as ck
+
+P2 = th.Xi.mixture({2: 1.0})
+T_END = 4.0
+CHECK = np.array([0.5, 1.0, 2.0, 4.0])
+
+
+def test_compiled_kernel_equals_numpy_twin():
+    ps, coef = np.array([2, 3], np.int64), np.array([0.3, 1.0])
+    for T in (0.0, 0.7):
+        fast = ck.ck_integrate(25, 0.1, T, ps, coef)
+        slow = ck.ck_integrate_numpy(25, 0.1, T, ps, coef)
+        for a, b in zip(fast, slow):
+            np.testing.assert_allclose(np.tril(a) if a.ndim == 2 else a, np.tril(b) if b.ndim == 2 else b,
+                                       rtol=0, atol=1e-13)
+
+
+def _errors(T, hs):
+    C_exact, e_exact = th.p2_exact(CHECK, T)
+    out = []
+    for h in hs:
+        sol = th.cugliandolo_kurchan(P2, T, T_END, h, richardson=False)
+        i = np.round(CHECK / h).astype(int)
+        C = np.where(i[:, None] >= i[None, :], sol.C[i[:, None], i[None, :]], sol.C[i[None, :], i[:, None]])
+        out.append(max(np.abs(sol.energy[i] - e_exact).max(), np.abs(C - C_exact).max()))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("T", [0.0, 0.5])
+def test_p2_against_exact_solution_second_order(T):
+    hs = np.array([0.1, 0.05, 0.025])
+    err = _errors(T, hs)
+    order = np.polyfit(np.log(hs), np.log(err), 1)[0]
+    assert 1.8 < order < 2.4, (order, err)
+    assert err[-1] < 2e-3
+
+
+def test_richardson_extrapolation_beats_plain_step():
+    plain = th.cugliandolo_kurchan(P2, 0.0, T_END, 0.05, richardson=False)
+    extra = th.cugliandolo_kurchan(P2, 0.0, T_END, 0.05)
+    _, e_exact = th.p2_exact(extra.times, 0.0)
+    assert np.abs(extra.energy - e_exact).max() < 0.2 * np.abs(plain.energy[::2] - e_exact).max()
+
+
+def test_above_td_relaxes_to_paramagnet_with_time_translation_invariance():
+    """Mixed 2+3 model (T_d = 1.01) at T = 2: e -> -xi(1)/T and C(t_w + tau, t_w) independent of t_w."""
+    xi = th.Xi.mixture({2: 0.5, 3: 1.0})
+    T = 2.0
+    assert T > th.dynamical_temperature(xi)
+    sol = th.cugliandolo_kurchan(xi, T, 12.0, 0.05)
+    assert sol.energy[-1] == pytest.approx(th.paramagnetic_energy(xi, T), abs=2e-3)
+    tau = 10
+    assert abs(sol.C[100 + tau, 100] - sol.C[60 + tau, 60]) < 1e-4
+
+
+def test_zero_temperature_pure_p3_descends_towards_the_threshold_and_ages():
+    xi = th.Xi.mixture({3: 1.0})
+    sol = th.cugliandolo_kurchan(xi, 0.0, 16.0, 0.05)
+    e = sol.energy
+    assert np.all(np.diff(e) < 0)
+    e_th = th.threshold_energy(3)
+    assert e[-1] > e_th
+    # power-law approach e(t) = e_inf + A t^-alpha (alpha about 2/3, Cugliandolo & Kurchan 1993): e_inf ~ e_th
+    late = sol.times >= 4
+    (e_inf, _, alpha), _ = optimize.curve_fit(lambda t, a, b, c: a + b * t ** -c, sol.times[late], e[late],
+                                              p0=(-1.6, 0.5, 0.7))
+    assert abs(e_inf - e_th) < 0.02 and 0.5 < alpha < 0.9, (e_inf, alpha)
+    # aging: the decorrelation over a fixed lag slows down with the waiting time
+    lag = 10
+    assert sol.C[20 + lag, 20] < sol.C[40 + lag, 40] < sol.C[70 + lag, 70]
+    # the Lagrange multiplier of a pure model obeys z = T - p e
+    np.testing.assert_allclose(sol.z, -3 * e, atol=1e-9)
