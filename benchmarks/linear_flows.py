@@ -1,0 +1,115 @@
+"""Time the deep-linear ODEs with sgdsim's lean Runge–Kutta loop (`solvers.rk.integrate`, Dormand–Prince
+5(4)) against plain `scipy.integrate.solve_ivp(method="RK45")` on the same right-hand side, the same
+tolerances, the same output times (the same run):
+
+  (A) end-to-end ODE (Arora, Cohen & Hazan 2018 Thm 1), depth 3, l_4 loss, the deep-linear-acceleration data
+      (X (256, 12), one output): the scenario's own ODE, small, where per-step overhead dominates;
+  (B) end-to-end ODE, depth 3, l_4 loss, X (256, 16), Y (256, 8);
+  (C) factor gradient flow of the network of (B) (widths 16, 16), balanced start;
+  (D) factor flow with X (512, 64), Y (512, 32), widths 64: BLAS-bound, where the loop overhead matters less.
+
+Both integrators use the same error norm and step-size control (Hairer, Nørsett & Wanner II.4), so their
+step counts should be close; the figure of merit is wall time (best of --repeats), with steps and RHS calls
+beside it. The final W_e of both runs is compared (relative difference, should be ~ rtol). No Numba: there
+is no compile time; the right-hand sides are NumPy/BLAS.
+
+    python benchmarks/linear_flows.py [--repeats R] [--rtol 1e-8] [--only A|B|C]
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+from scipy.integrate import solve_ivp
+
+from sgdsim import deep_linear as dl
+from sgdsim.datasets import load_or_default
+from sgdsim.solvers import linear_flows as lf
+from sgdsim.solvers import rk
+
+CASES = {
+    "A": dict(title="end-to-end ODE, N=3, p=4, data/lp_regression.npz (d 12->1, n=256)", data="lp_regression.npz",
+              width=12, p=4.0, t_end=100.0, kind="end-to-end"),
+    "B": dict(title="end-to-end ODE, N=3, p=4, d 16->8, n=256", n=256, d_in=16, d_out=8, width=16, p=4.0,
+              t_end=20.0, kind="end-to-end"),
+    "C": dict(title="factor flow, N=3, p=4, d 16->16->16->8, n=256", n=256, d_in=16, d_out=8, width=16, p=4.0,
+              t_end=20.0, kind="factors"),
+    "D": dict(title="factor flow, N=3, p=2, d 64->64->64->32, n=512", n=512, d_in=64, d_out=32, width=64,
+              p=2.0, t_end=5.0, kind="factors"),
+}
+
+
+def problem(case: dict, seed: int = 7):
+    rng = np.random.default_rng(seed)
+    if "data" in case:
+        X, Y, _ = load_or_default("", case["data"])
+    else:
+        X = rng.standard_normal((case["n"], case["d_in"])) * np.geomspace(1.0, 0.1, case["d_in"])
+        Y = X @ rng.standard_normal((case["d_in"], case["d_out"])) / np.sqrt(case["d_in"])
+    d_out, d_in = Y.shape[1], X.shape[1]
+    We0 = 0.3 * rng.standard_normal((d_out, d_in)) / np.sqrt(d_in)
+    if case["kind"] == "end-to-end":
+        flow = lf.EndToEndFlow(3, X, Y, case["p"])
+        return flow.rhs, We0.ravel(), lambda y: y.reshape(flow.shape)
+    flow = lf.FactorFlow([(case["width"], d_in), (case["width"], case["width"]), (d_out, case["width"])],
+                         X, Y, case["p"])
+    y0 = flow.pack(dl.balanced_init(We0, 3, [case["width"]] * 2))
+    return flow.rhs, y0, lambda y: lf.end_to_end(flow.unpack(y))
+
+
+def counted(f):
+    calls = [0]
+
+    def g(t, y):
+        calls[0] += 1
+        return f(t, y)
+    return g, calls
+
+
+def best_of(repeats: int, fn):
+    times, out = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), out
+
+
+def run_case(key: str, repeats: int, rtol: float) -> dict:
+    case = CASES[key]
+    rhs, y0, end_to_end = problem(case)
+    atol = rtol * 1e-2
+    t_eval = np.linspace(0.0, case["t_end"], 21)
+    f1, c1 = counted(rhs)
+    t_ours, sol = best_of(repeats, lambda: rk.integrate(f1, y0, t_eval, rtol=rtol, atol=atol))
+    f2, c2 = counted(rhs)
+    t_scipy, ref = best_of(repeats, lambda: solve_ivp(f2, (0.0, case["t_end"]), y0, method="RK45", t_eval=t_eval,
+                                                      rtol=rtol, atol=atol))
+    assert sol.status == "complete" and ref.success, (sol.message, ref.message)
+    We, We_ref = end_to_end(sol.y[-1]), end_to_end(ref.y[:, -1])
+    t_rhs = best_of(5, lambda: [rhs(0.0, y0) for _ in range(10)])[0] / 10
+    return dict(key=key, title=case["title"], size=y0.size, ours=t_ours, scipy=t_scipy, ratio=t_scipy / t_ours,
+                steps=sol.n_steps, evals=c1[0] // repeats, scipy_evals=c2[0] // repeats, rhs_us=t_rhs * 1e6,
+                diff=float(np.abs(We - We_ref).max() / np.abs(We_ref).max()))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--rtol", type=float, default=1e-8)
+    ap.add_argument("--only", choices=sorted(CASES))
+    args = ap.parse_args()
+    print(f"# {platform.processor() or platform.machine()}, numpy {np.__version__}; rtol={args.rtol:g}, "
+          f"atol=rtol/100, best of {args.repeats}")
+    print(f"{'case':<4} {'unknowns':>8} {'sgdsim rk':>10} {'solve_ivp':>10} {'speed-up':>8} {'steps':>6} "
+          f"{'RHS calls (ours/scipy)':>22} {'one RHS':>9} {'final rel diff':>14}")
+    for key in ([args.only] if args.only else sorted(CASES)):
+        r = run_case(key, args.repeats, args.rtol)
+        print(f"{key:<4} {r['size']:>8} {r['ours']:>9.3f}s {r['scipy']:>9.3f}s {r['ratio']:>7.2f}x {r['steps']:>6} "
+              f"{r['evals']:>10}/{r['scipy_evals']:<11} {r['rhs_us']:>7.0f}us {r['diff']:>14.1e}   {r['title']}")
+
+
+if __name__ == "__main__":
+    main()
