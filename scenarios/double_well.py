@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgdsim import theory
+from sgdsim import fokker_planck, theory
 from sgdsim.dynamics import SGD
 from sgdsim.landscapes import finite_sum_double_well
 from sgdsim.plotting import THEORY, figure, save
@@ -20,6 +20,7 @@ from sgdsim.scenario import Param, Scenario, at_least, non_negative, positive
 from sgdsim.simulate import Recorder, simulate
 
 RANGE = 2.5  # the density is histogrammed on [-RANGE, RANGE]
+PDE_SUBSTEPS = 100  # Fokker–Planck time steps per recording interval
 
 
 def sgd_temperature(tilts: np.ndarray, lr: float, batch: int, replace: bool) -> float:
@@ -53,6 +54,7 @@ def run(p: dict, seed: int, writer, progress: bool):
 
     x = out.positions[:, 0]
     m = len(x)
+    pde = _pde_beside(p, writer, temperature, edges, out.observables["density"])
     occupied = int(np.count_nonzero(gibbs > 1.0 / m))
     x2 = float(np.mean(x * x))
     x2_theory = float(np.sum(gibbs * centres ** 2))
@@ -63,15 +65,52 @@ def run(p: dict, seed: int, writer, progress: bool):
                    second_moment_measured=x2, second_moment_theory=x2_theory,
                    second_moment_stderr=float(np.std(x * x) / np.sqrt(m)),
                    right_well_measured=right, right_well_theory=0.5,
-                   right_well_stderr=float(np.sqrt(right * (1 - right) / m)))
+                   right_well_stderr=float(np.sqrt(right * (1 - right) / m)), **pde)
     writer.comparison(**metrics)
     lines = [f"double-well: SGD lr={p['lr']} B={p['batch']} on N={p['examples']} examples, "
              f"{m} particles, {out.steps_done} steps (t = {out.steps_done * p['lr']:.1f})",
              f"  SGD temperature T = lr var(a)/(2B) = {temperature:.4f}",
              f"  KL(histogram || Gibbs) final = {kl[-1]:.4f}   (sampling floor ~ {metrics['kl_sampling_floor']:.4f})",
              f"  <x^2> = {x2:.4f} +- {metrics['second_moment_stderr']:.4f}   Gibbs {x2_theory:.4f}",
-             f"  fraction in the right well = {right:.3f} +- {metrics['right_well_stderr']:.3f}   Gibbs 0.500"]
+             f"  fraction in the right well = {right:.3f} +- {metrics['right_well_stderr']:.3f}   Gibbs 0.500",
+             f"  Fokker–Planck PDE beside the particles: L1(histogram, PDE) final = {pde['l1_particles_pde_final']:.4f}"
+             f"   (sampling ~ {pde['l1_sampling_expected_final']:.4f}), KL = {pde['kl_particles_pde_final']:.4f}"]
     return out.status, out.message, lines
+
+
+def _pde_beside(p: dict, writer, temperature: float, edges: np.ndarray, histograms) -> dict:
+    """Solve the Fokker–Planck equation of the SDE limit from the particles' start to the recorded times
+    (t = step x lr), store the density field, its histogram-bin version and the L1 / KL distances of the
+    particle histogram to it; return the final metrics."""
+    steps, times, densities = histograms
+    fp = fokker_planck.problem(loss=lambda x: (x[:, 0] ** 2 - 1.0) ** 2, temperature=temperature, lo=-RANGE,
+                               hi=RANGE, cells=p["bins"] * p["pde_refine"])
+    dt = p["lr"] * p["record_every"] / PDE_SUBSTEPS
+    pde = fp.evolve(fp.point_mass([p["start"]]), times, dt)
+    widths = np.diff(edges)
+    m = p["particles"]
+    field = writer.element("pde_density", fp.shape, coords=fp.coords(),
+                           attrs={"equation": "dp/dt = d/dx(p f') + T d2p/dx2", "temperature": temperature,
+                                  "scheme": "Scharfetter–Gummel finite volumes, BDF2", "dt_max": dt})
+    binned = writer.element("pde_density_binned", (len(widths),), coords={"x": 0.5 * (edges[1:] + edges[:-1])})
+    names = {"l1_particles_pde": "L1 distance sum_j |histogram_j - PDE_j| over the bins",
+             "l1_sampling_expected": "sum_j sqrt(2 q_j (1 - q_j) / (pi M)): E L1 of M samples from the PDE",
+             "kl_particles_pde": "KL(histogram || PDE bins)"}
+    series = {name: writer.element(name, (), attrs={"description": text}) for name, text in names.items()}
+    values = {}
+    for s, t, hist, q_density in zip(steps, times, densities, pde.density):
+        q = fp.bin_probabilities(q_density, edges)
+        h = hist * widths
+        values = {"l1_particles_pde": float(np.abs(h - q).sum()),
+                  "l1_sampling_expected": float(np.sum(np.sqrt(2 * q * (1 - q) / (np.pi * m)))),
+                  "kl_particles_pde": theory.kl_divergence(h, q)}
+        field.append(s, t, q_density)
+        binned.append(s, t, q / widths)
+        for name, v in values.items():
+            series[name].append(s, t, v)
+    gibbs_final = theory.kl_divergence(fp.bin_probabilities(pde.density[-1], edges),
+                                       fp.bin_probabilities(fp.gibbs(), edges))
+    return {f"{name}_final": v for name, v in values.items()} | {"kl_pde_gibbs_final": gibbs_final}
 
 
 def plot(run, path):
@@ -80,24 +119,48 @@ def plot(run, path):
     kl = run.element("kl_gibbs")
     x = density.coords["x"]
     T = gibbs.attrs["temperature"]
-    fig, (ax, ax_kl) = figure(2, title=f"SGD on the finite-sum double well: lr={run.params['lr']}, "
-                                          f"B={run.params['batch']}, T={T:.3f}, seed {run.seed}")
+    has_pde = "pde_density" in run.names("observables")   # files written before the PDE was added lack it
+    fig, axes = figure(3 if has_pde else 2, title=f"SGD on the finite-sum double well: lr={run.params['lr']}, "
+                                                  f"B={run.params['batch']}, T={T:.3f}, seed {run.seed}")
+    ax, ax_kl = axes[0], axes[1]
     last = len(density.step) - 1
     picks = np.unique(np.linspace(min(1, last), last, 4).round().astype(int))
     ax.axvline(run.params["start"], color="grey", lw=0.8, ls=":", label="start (all particles)")
     colors = __import__("matplotlib").colormaps["viridis"](np.linspace(0.1, 0.9, len(picks)))
+    pde = run.element("pde_density") if has_pde else None
     for c, i in zip(colors, picks):
         ax.step(x, density.value[i], where="mid", color=c, lw=1.0 if i < picks[-1] else 2.0,
                 label=f"t = {density.time[i]:.0f}")
+        if pde is not None:
+            ax.plot(pde.coords["x"], pde.value[i], color=c, lw=0.8, alpha=0.9)
+    if pde is not None:
+        ax.plot([], [], color="grey", lw=0.8, label="Fokker–Planck PDE (thin)")
     ax.plot(x, gibbs.value, label="Gibbs exp(-f/T)/Z", **THEORY)
-    ax.set(xlabel="x", ylabel="density", title="particle histogram vs Gibbs density",
+    ax.set(xlabel="x", ylabel="density", title="particle histogram vs PDE and Gibbs density",
            ylim=(0, 1.35 * max(gibbs.value.max(), density.value[picks[-1]].max())))
     ax.legend(fontsize=8)
     ax_kl.semilogy(kl.time, np.maximum(kl.value, 1e-6), color="C3", label="KL(histogram || Gibbs)")
     ax_kl.axhline(run.comparison["kl_sampling_floor"], color="grey", ls=":", label="sampling floor (K-1)/2M")
     ax_kl.set(xlabel="t = step x lr", ylabel="KL", title="relaxation to the Gibbs density")
     ax_kl.legend(fontsize=8)
+    if has_pde:
+        l1, floor = run.element("l1_particles_pde"), run.element("l1_sampling_expected")
+        later = l1.time > 0   # at t = 0 a start on a bin edge splits the PDE's delta over two bins
+        axes[2].semilogy(l1.time[later], l1.value[later], color="C0", marker=".", label="L1(histogram, PDE)")
+        axes[2].semilogy(floor.time[later], floor.value[later], label="expected L1 of M samples from the PDE",
+                         **THEORY)
+        axes[2].set(xlabel="t = step x lr", ylabel="L1 distance over the bins",
+                    title="particles vs their Fokker–Planck equation")
+        axes[2].legend(fontsize=8)
     return save(fig, path)
+
+
+def _validate(p: dict) -> str | None:
+    if p["batch"] > p["examples"]:
+        return f"batch {p['batch']} is larger than the data ({p['examples']} examples)"
+    if not -RANGE <= p["start"] <= RANGE:
+        return f"start {p['start']} is outside the density grid [-{RANGE}, {RANGE}]"
+    return None
 
 
 SCENARIO = Scenario(
@@ -116,10 +179,10 @@ SCENARIO = Scenario(
         Param("start", float, -1.0, "initial position of every particle"),
         Param("record_every", int, 250, "steps between recorded histograms", at_least(1)),
         Param("bins", int, 60, "histogram bins on [-2.5, 2.5]", at_least(2)),
+        Param("pde_refine", int, 10, "Fokker–Planck cells per histogram bin", at_least(1)),
     ),
     run=run,
     plot=plot,
     presets={"small": dict(particles=2000, steps=400, record_every=100)},
-    validate=lambda p: (f"batch {p['batch']} is larger than the data ({p['examples']} examples)"
-                        if p["batch"] > p["examples"] else None),
+    validate=_validate,
 )

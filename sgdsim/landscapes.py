@@ -157,6 +157,36 @@ class SharpWide(Landscape):
 
 
 @dataclass(frozen=True, eq=False)
+class Ripple(Landscape):
+    """f(x) = c |x|^2 / 2 + a sum_k (1 - cos(2 pi x_k / w)): a wide bowl covered with sharp local minima
+    (curvature ~ c + a (2 pi / w)^2, spacing ~ w) whenever a (2 pi / w)^2 > c. Its convolution with a
+    Gaussian of std s per coordinate is c (|x|^2 + d s^2) / 2 + a sum_k (1 - e^{-(2 pi s /
+    w)^2 / 2} cos(2 pi x_k / w)), given by `value(x, smoothing=s)` and `grad(x, smoothing=s)`
+    (the smoothed loss of Kleinberg, Li & Yuan 2018)."""
+    bowl: float = 1.0
+    amplitude: float = 0.1
+    wavelength: float = 0.2
+    code: int = field(init=False, default=LK.RIPPLE)
+    name: str = field(init=False, default="ripple")
+
+    @property
+    def theta(self):
+        return np.array([self.bowl, self.amplitude, self.wavelength])
+
+    def value(self, x, smoothing: float = 0.0):
+        x = _as_points(x, self.dim)
+        damp = np.exp(-0.5 * (2 * np.pi * smoothing / self.wavelength) ** 2)
+        ripples = 1.0 - damp * np.cos(2 * np.pi * x / self.wavelength)
+        return 0.5 * self.bowl * (np.sum(x * x, axis=-1) + self.dim * smoothing ** 2) + \
+            self.amplitude * np.sum(ripples, axis=-1)
+
+    def grad(self, x, smoothing: float = 0.0):
+        x = _as_points(x, self.dim)
+        k = 2 * np.pi / self.wavelength
+        return self.bowl * x + self.amplitude * k * np.exp(-0.5 * (k * smoothing) ** 2) * np.sin(k * x)
+
+
+@dataclass(frozen=True, eq=False)
 class Tilted(Landscape):
     """The finite sum f_i(x) = base(x) + a_i . x with tilts a_i centred to mean zero, so f = base exactly
     and the minibatch gradient noise is the mean of B tilts (covariance cov(a)/B with replacement)."""

@@ -21,6 +21,7 @@ SHARP_WIDE = 3      # f = -sum_j a_j exp(-(x_1-m_j)^2/(2 s_j^2)) + c x_1^2 + |x_
                     #                                                   theta = [a1, m1, s1, a2, m2, s2, c]
 LEAST_SQUARES = 4   # f_i = 1/2 (a_i.x - b_i)^2, data = [A | b]       theta = []
 LP_REGRESSION = 5   # f_i = |a_i.x - b_i|^p / p, data = [A | b]       theta = [p]
+RIPPLE = 6          # f = c |x|^2 / 2 + a sum_k (1 - cos(2 pi x_k / w))  theta = [c, a, w]
 
 FINITE_SUM_CODES = (LEAST_SQUARES, LP_REGRESSION)
 
@@ -80,6 +81,11 @@ def value(code, x, theta, data):
             w = x[k] * x[k] - 1.0
             acc += w * w
         return theta[0] * acc
+    if code == RIPPLE:
+        acc = 0.0
+        for k in range(d):
+            acc += 0.5 * theta[0] * x[k] * x[k] + theta[1] * (1.0 - np.cos(2.0 * np.pi * x[k] / theta[2]))
+        return acc
     if code == STRICT_SADDLE or code == SHARP_WIDE:
         acc = 0.0
         for k in range(1, d):
@@ -110,6 +116,9 @@ def grad(code, x, theta, data, out):
     if code == QUADRATIC or code == DOUBLE_WELL:
         for k in range(d):
             out[k] = separable_grad(code, x[k], theta, k)
+    elif code == RIPPLE:
+        for k in range(d):
+            out[k] = theta[0] * x[k] + theta[1] * (2.0 * np.pi / theta[2]) * np.sin(2.0 * np.pi * x[k] / theta[2])
     elif code == STRICT_SADDLE or code == SHARP_WIDE:
         for k in range(1, d):
             out[k] = x[k]

@@ -1,0 +1,268 @@
+"""The Fokker–Planck engine (solvers/fokker_planck.py, sgdsim/fokker_planck.py) against what it did not compute
+itself: the Gibbs density (isotropic steady state), exact Gaussian solutions of the OU process (convergence
+orders in dx and dt, fitted), the Lyapunov covariance and circulation of a non-equilibrium OU steady state,
+the closed-form steady state of an Itô state-dependent diffusion, the decay rate of the first Dirichlet mode,
+conservation of mass, positivity, the monotone decay of KL to the steady state (a theorem), and the exact
+1-D mean first-passage integral."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+import sgdsim
+from sgdsim import escape_theory as E
+from sgdsim import fokker_planck as F
+from sgdsim.errors import ParameterError
+from sgdsim.solvers import fokker_planck as FP
+
+DW = sgdsim.DoubleWell(1)
+
+
+def dw2(x):
+    return (x[:, 0] ** 2 - 1) ** 2 + 2 * x[:, 1] ** 2
+
+
+def slope(hs, errors):
+    return np.polyfit(np.log(hs), np.log(errors), 1)[0]
+
+
+def test_bernoulli_is_stable_and_matches_the_definition():
+    z = np.array([-800.0, -50.0, -1.0, -1e-12, 0.0, 1e-12, 1e-3, 1.0, 50.0, 800.0])
+    b = FP.bernoulli(z)
+    assert np.all(np.isfinite(b)) and np.all(b >= 0)
+    mid = np.abs(z) < 100
+    with np.errstate(all="ignore"):
+        naive = z[mid] / np.expm1(z[mid])
+    naive[z[mid] == 0] = 1.0
+    np.testing.assert_allclose(b[mid], naive, rtol=1e-12)
+    np.testing.assert_allclose(FP.bernoulli(-z) - FP.bernoulli(z), z, rtol=1e-12, atol=1e-15)  # B(-z) = B(z) + z
+
+
+@pytest.mark.parametrize("case", ["1d", "2d", "3d", "periodic"])
+def test_isotropic_steady_state_is_gibbs_to_round_off(case):
+    if case == "1d":
+        fp = F.problem(loss=DW, temperature=0.25, lo=-2.5, hi=2.5, cells=400)
+    elif case == "2d":
+        fp = F.problem(loss=dw2, temperature=0.3, lo=[-2.2, -1.5], hi=[2.2, 1.5], cells=[60, 40])
+    elif case == "3d":
+        fp = F.problem(loss=sgdsim.DoubleWell(3), temperature=0.5, lo=-2, hi=2, cells=[12, 10, 8])
+    else:
+        fp = F.problem(loss=lambda x: np.cos(2 * np.pi * x[:, 0]) + 0.5 * np.sin(4 * np.pi * x[:, 0]),
+                       temperature=0.2, lo=0, hi=1, cells=90, boundary="periodic")
+    p, g = fp.steady_state(), fp.gibbs()
+    assert abs(fp.mass(p) - 1) < 1e-12
+    assert np.abs(p - g).max() < 1e-10 * g.max()
+    assert np.all(p > 0)
+    # anisotropic D breaks detailed balance with the Gibbs density: the test can tell the difference
+    if case == "2d":
+        aniso = F.problem(loss=dw2, temperature=0.3, lo=[-2.2, -1.5], hi=[2.2, 1.5], cells=[60, 40],
+                          diffusion=np.diag([1.0, 2.0]))
+        assert np.abs(aniso.steady_state() - g).max() > 1e-2 * g.max()
+
+
+@pytest.mark.parametrize("scheme, steps, dt", [("implicit-euler", 10000, 0.01), ("bdf2", 10000, 0.01),
+                                               ("explicit", 10000, 4e-4)])
+def test_mass_conserved_and_density_non_negative_over_long_runs(scheme, steps, dt):
+    """10^4 steps from a point mass, through the transient and well past the relaxation time (~30): the
+    columns of A sum to zero, so only round-off (a random walk of ~1e-15 per step here) changes the mass."""
+    fp = F.problem(loss=DW, temperature=0.25, lo=-2.5, hi=2.5, cells=200)
+    stepper = fp.stepper(fp.point_mass([-1.0]), dt, scheme)
+    for _ in range(10):
+        stepper.advance(steps // 10)
+        assert abs(fp.mass(stepper.p) - 1) < 1e-12
+        if scheme != "bdf2":        # implicit and (CFL-limited) explicit Euler keep the sign; BDF2 need not
+            assert stepper.p.min() >= 0
+
+
+def test_two_d_mass_and_sign_with_diagonal_anisotropic_diffusion():
+    fp = F.problem(loss=dw2, temperature=0.3, lo=[-2.2, -1.5], hi=[2.2, 1.5], cells=[44, 30],
+                   diffusion=np.diag([0.5, 2.0]))
+    stepper = fp.stepper(fp.point_mass([-1.0, 0.3]), 0.02, "implicit-euler")
+    stepper.advance(2000)
+    assert abs(fp.mass(stepper.p) - 1) < 1e-12 and stepper.p.min() >= 0
+
+
+def _ou_exact(x, m0, v0, h, T, t):
+    m = m0 * math.exp(-h * t)
+    v = v0 * math.exp(-2 * h * t) + T / h * (1 - math.exp(-2 * h * t))
+    return np.exp(-(x - m) ** 2 / (2 * v)) / math.sqrt(2 * math.pi * v)
+
+
+def test_convergence_order_in_dx_is_two():
+    """OU f = h x^2/2 from a Gaussian: L1 error of the density at t = 0.5 against the exact Gaussian, with a
+    small BDF2 time step so that the spatial error dominates."""
+    h, T, m0, v0, t = 2.0, 0.3, 1.0, 0.05, 0.5
+    hs, errors = [], []
+    for n in (25, 50, 100, 200):
+        fp = F.problem(loss=sgdsim.Quadratic([h]), temperature=T, lo=-3, hi=3, cells=n)
+        x = fp.grid.centres(0)
+        p0 = _ou_exact(x, m0, v0, h, T, 0.0)
+        out = fp.evolve(p0 / fp.integrate(p0), [t], 1e-3)
+        errors.append(fp.integrate(np.abs(out.density[-1] - _ou_exact(x, m0, v0, h, T, t))))
+        hs.append(fp.grid.spacing[0])
+    assert 1.8 < slope(hs, errors) < 2.3, errors
+
+
+def test_convergence_order_in_dt():
+    fp = F.problem(loss=DW, temperature=0.3, lo=-2.5, hi=2.5, cells=100)
+    p0 = fp.gaussian(-1.0, 0.2)
+    reference = fp.evolve(p0, [1.0], 1e-4).density[-1]
+    for scheme, order in (("implicit-euler", 1), ("bdf2", 2)):
+        dts = [0.04, 0.02, 0.01]
+        errors = [fp.integrate(np.abs(fp.evolve(p0, [1.0], dt, scheme).density[-1] - reference))
+                  for dt in dts]
+        assert abs(slope(dts, errors) - order) < 0.25, (scheme, errors)
+
+
+def test_kl_to_steady_state_and_free_energy_decrease_monotonically():
+    """KL(p_t || p_ss) decreases for every Markov semigroup (Chaudhari & Soatto 2018, Lemma 6); with
+    isotropic D, F(p) = T KL(p || Gibbs) - T log Z, so the free energy decreases too."""
+    fp = F.problem(loss=DW, temperature=0.4, lo=-2.5, hi=2.5, cells=200)
+    out = fp.evolve(fp.point_mass([-1.2]), np.arange(0, 101.0, 1.0), 0.05, "implicit-euler")
+    pss = fp.steady_state()
+    kl = np.array([fp.kl(p, pss) for p in out.density])
+    free = np.array([fp.free_energy(p) for p in out.density])
+    assert np.all(np.diff(kl) < 0) and kl[-1] < 1e-3 * kl[1]
+    assert np.all(np.diff(free) < 0)
+    log_z = math.log(fp.integrate(np.exp(-fp.loss_values / fp.temperature)))
+    np.testing.assert_allclose(free, fp.temperature * (kl - log_z), rtol=1e-9, atol=1e-12)
+    # non-equilibrium: diagonal anisotropic D in 2-D, the steady state is not Gibbs, KL to it still decreases
+    fp2 = F.problem(loss=dw2, temperature=0.3, lo=[-2.2, -1.5], hi=[2.2, 1.5], cells=[44, 30],
+                    diffusion=np.diag([0.5, 2.0]))
+    out2 = fp2.evolve(fp2.point_mass([-1.0, 0.5]), np.arange(0, 20.01, 0.5), 0.05, "implicit-euler")
+    pss2 = fp2.steady_state()
+    kl2 = np.array([fp2.kl(p, pss2) for p in out2.density])
+    assert np.all(np.diff(kl2) < 0)
+
+
+H = np.array([[1.0, 0.0], [0.0, 3.0]])
+D = np.array([[1.0, 0.6], [0.6, 1.5]])
+
+
+def test_ou_steady_covariance_and_circulation_converge_to_lyapunov():
+    """Non-commuting D and H: Sigma solves H S + S H = 2 T D; the steady current circulates at the rate
+    (1/2) ((H S)_xy - (H S)_yx) (the mean Stratonovich area rate), zero only when [H, D] = 0."""
+    T = 0.4
+    sigma = scipy.linalg.solve_continuous_lyapunov(H, 2 * T * D)
+    hs_ = H @ sigma
+    rate = 0.5 * (hs_[0, 1] - hs_[1, 0])
+    assert abs(rate) > 0.05
+    hs, cov_err, rate_err = [], [], []
+    for n in (24, 48, 96):
+        fp = F.problem(loss=sgdsim.Quadratic(np.diag(H)), temperature=T, lo=-3.5, hi=3.5, cells=n, diffusion=D)
+        p = fp.steady_state()
+        assert abs(fp.mass(p) - 1) < 1e-12 and np.allclose(fp.mean(p), 0, atol=1e-12)
+        hs.append(fp.grid.spacing[0])
+        cov_err.append(np.abs(fp.covariance(p) - sigma).max())
+        rate_err.append(abs(fp.circulation(p) - rate))
+    assert cov_err[-1] < 2e-3 and rate_err[-1] < 2e-3 * abs(rate) * 10
+    assert slope(hs, cov_err) > 1.8 and slope(hs, rate_err) > 1.8, (cov_err, rate_err)
+    # the commuting case has no circulation
+    fp = F.problem(loss=sgdsim.Quadratic(np.diag(H)), temperature=T, lo=-3.5, hi=3.5, cells=48,
+                   diffusion=np.diag([1.0, 2.0]))
+    assert abs(fp.circulation(fp.steady_state())) < 1e-9 * abs(rate)
+
+
+def test_ito_state_dependent_diffusion_steady_state():
+    """f = x^2/2, D(x) = 1 + a x^2 (Itô): zero flux gives p ~ (1 + a x^2)^(-1 - 1/(2 a T))."""
+    a, T = 0.5, 0.4
+    hs, errors = [], []
+    for n in (50, 100, 200):
+        fp = F.problem(loss=sgdsim.Quadratic([1.0]), temperature=T, lo=-4, hi=4, cells=n,
+                       diffusion=lambda x: (1 + a * x[:, :1, None] ** 2))
+        x = fp.grid.centres(0)
+        exact = (1 + a * x ** 2) ** (-1 - 1 / (2 * a * T))
+        exact /= fp.integrate(exact)
+        p = fp.steady_state()
+        hs.append(fp.grid.spacing[0])
+        errors.append(fp.integrate(np.abs(p - exact)))
+    assert errors[-1] < 1e-3 and slope(hs, errors) > 1.8, errors
+
+
+def test_absorbing_walls_first_mode_decays_at_the_dirichlet_rate():
+    L, T = 2.0, 0.5
+    fp = F.problem(loss=lambda x: 0 * x[:, 0], temperature=T, lo=0, hi=L, cells=400, boundary="absorbing")
+    x = fp.grid.centres(0)
+    out = fp.evolve(np.sin(np.pi * x / L), [0.0, 1.0], 1e-3, "bdf2")
+    rate = math.log(fp.mass(out.density[0]) / fp.mass(out.density[1])) / 1.0
+    assert rate == pytest.approx(T * math.pi ** 2 / L ** 2, rel=1e-4)
+    with pytest.raises(ParameterError, match="no steady state"):
+        fp.steady_state()
+
+
+def test_periodic_constant_drift_has_uniform_steady_state_and_a_steady_current():
+    b = 0.7
+    fp = F.problem(drift=lambda x: np.full_like(x, b), temperature=0.3, lo=0, hi=2, cells=64, boundary="periodic")
+    p = fp.steady_state()
+    np.testing.assert_allclose(p, 0.5, rtol=1e-12)
+    np.testing.assert_allclose(fp.current(p)[0], b * 0.5, rtol=1e-10)
+
+
+def test_mfpt_matches_the_exact_one_d_integral_within_one_percent_and_converges():
+    f = lambda x: (x * x - 1) ** 2  # noqa: E731
+    T = 0.25
+    hs, errors = [], []
+    for n in (100, 200, 400):
+        fp = F.problem(loss=DW, temperature=T, lo=-2.5, hi=2.5, cells=n)
+        c = fp.grid.centres(0)
+        target = c >= 0.5 - 1e-9
+        tau = fp.mfpt(target)
+        i0 = int(np.argmin(np.abs(c + 1)))
+        exact = E.mfpt_exact_1d(f, c[i0], c[target][0], T, wall=-2.5)   # the chain is absorbed at the centre
+        hs.append(fp.grid.spacing[0])
+        errors.append(abs(tau[i0] / exact - 1))
+    assert errors[0] < 0.01 and slope(hs, errors) > 1.8, errors
+
+
+def test_bin_probabilities_and_point_mass():
+    fp = F.problem(loss=DW, temperature=0.25, lo=-2.5, hi=2.5, cells=600)
+    p = fp.steady_state()
+    edges = np.linspace(-2.5, 2.5, 61)
+    probs = fp.bin_probabilities(p, edges)
+    assert probs.sum() == pytest.approx(1.0, abs=1e-12)
+    np.testing.assert_allclose(probs, p.reshape(60, 10).sum(axis=1) * fp.grid.spacing[0], rtol=1e-12, atol=1e-15)
+    assert fp.mass(fp.point_mass([0.3])) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: F.problem(loss=DW, temperature=0.0, lo=-1, hi=1, cells=10), "temperature must be a positive"),
+    (lambda: F.problem(loss=DW, drift=lambda x: x, temperature=1.0, lo=-1, hi=1, cells=10), "exactly one of loss"),
+    (lambda: F.problem(loss=DW, temperature=1.0, lo=1, hi=-1, cells=10), "need finite lo < hi"),
+    (lambda: F.problem(loss=DW, temperature=1.0, lo=-1, hi=1, cells=2), "at least 3 cells"),
+    (lambda: F.problem(loss=DW, temperature=1.0, lo=-1, hi=1, cells=10, boundary="sticky"), "unknown boundary 'sticky'"),
+    (lambda: F.problem(loss=DW, temperature=1.0, lo=[-1, -1], hi=[1, 1], cells=10), "dimension 1 but the grid has 2"),
+    (lambda: F.problem(loss=dw2, temperature=1.0, lo=[-1, -1], hi=[1, 1], cells=10, diffusion=[[1, 2], [2, 1]]),
+     "symmetric positive-definite"),
+    (lambda: F.problem(loss=DW, temperature=1.0, lo=-1, hi=1, cells=10).point_mass([3.0]), "outside the grid"),
+    (lambda: F.problem(loss=DW, temperature=1.0, lo=-1, hi=1, cells=10).stepper(np.ones(10), 0.1, "rk4"),
+     "unknown scheme 'rk4'"),
+    (lambda: F.problem(loss=DW, temperature=1.0, lo=-1, hi=1, cells=100).stepper(np.ones(100), 0.1, "explicit"),
+     "explicit scheme unstable: dt = 0.1 exceeds the CFL limit"),
+    (lambda: F.problem(loss=DW, temperature=1.0, lo=-1, hi=1, cells=10).mfpt(np.zeros(10, bool)), "non-empty"),
+])
+def test_bad_input_raises_parameter_error(call, message):
+    with pytest.raises(ParameterError, match=message):
+        call()
+
+
+def test_pde_density_for_sgd_runs_uses_the_sde_temperature():
+    """For SGD on the finite-sum double well the SDE limit has T = lr var(a) / (2B) (as in the double-well
+    scenario) and D = 1; the density equals the one set up by hand."""
+    landscape = sgdsim.finite_sum_double_well(64, spread=5.0, seed=2)
+    dyn = sgdsim.SGD(lr=0.02, batch=4)
+    T, Dm = F.sde_coefficients(landscape, dyn)
+    assert T == pytest.approx(0.02 * np.var(landscape.tilts) / 8, rel=1e-12) and np.array_equal(Dm, np.eye(1))
+    fp, out = F.pde_density(landscape, dyn, [-1.0], [0, 50, 100], lo=-2.5, hi=2.5, cells=100)
+    assert np.allclose(out.times, [0, 1, 2])
+    hand = F.problem(loss=DW, temperature=T, lo=-2.5, hi=2.5, cells=100)
+    ref = hand.evolve(hand.point_mass([-1.0]), [0, 1, 2], 0.01)
+    np.testing.assert_allclose(out.density, ref.density, rtol=1e-12, atol=1e-14)
+    # anisotropic tilts: D = Cov(a), T = lr / (2B)
+    tilted = sgdsim.Tilted(sgdsim.Quadratic([1.0, 2.0]), np.random.default_rng(0).standard_normal((32, 2)) * [1, 3])
+    T2, D2 = F.sde_coefficients(tilted, sgdsim.SGD(lr=0.1, batch=2))
+    assert T2 == pytest.approx(0.025) and np.allclose(D2, np.cov(tilted.tilts.T, bias=True))
+    with pytest.raises(ParameterError, match="no noise"):
+        F.sde_coefficients(DW, sgdsim.GradientDescent(lr=0.1))
