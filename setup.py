@@ -22,7 +22,7 @@ setup(
         "xarray": ["xarray>=2023.1", "h5netcdf>=1.1"],   # read run-file elements as labelled datasets
         "cluster": ["dask[distributed]>=2023.1", "dask-jobqueue>=0.8"],   # sgdsim sweep --engine dask
         "test": ["pytest>=7", "pytest-xdist>=3", "hypothesis>=6", "xarray>=2023.1", "h5netcdf>=1.1",
-                 "dask[distributed]>=2023.1"],
+                 "dask[distributed]>=2023.1", "dask-jobqueue>=0.8"],
     },
     entry_points={
         "console_scripts": ["sgdsim = sgdsim.cli:main"],

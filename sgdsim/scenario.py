@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import ParameterError
+from .runfile import RunWriter
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
@@ -137,6 +138,15 @@ class Scenario:
             raise ParameterError(problem)
         return resolved
 
+    def write_run(self, params: dict, seed: int, path: str | Path, progress: bool = False
+                  ) -> tuple[str, str, list[str]]:
+        """Run with resolved `params` and write the run file at `path` (as ``<path>.partial`` until it is
+        closed): what `sgdsim run` and every sweep task do. Returns (status, message, summary lines)."""
+        with RunWriter(path, scenario=self.name, params=params, seed=seed) as writer:
+            status, message, lines = self.run(params, seed, writer, progress)
+            writer.close(status, message)
+        return status, message, lines
+
 
 def _load_all() -> tuple[dict[str, Scenario], dict[str, str]]:
     """Load every entry point of the `sgdsim.scenarios` group: (scenarios by name, broken ones by name with
@@ -162,6 +172,12 @@ def broken_scenarios() -> dict[str, str]:
 
 
 def get_scenario(name: str) -> Scenario:
+    """The installed scenario `name`, importing only its module (a sweep worker loads one scenario per task)."""
+    for ep in entry_points(group="sgdsim.scenarios", name=name):
+        try:
+            return ep.load()
+        except Exception:  # noqa: BLE001 -- reported below, as `_load_all` words it
+            break
     found, broken = _load_all()
     if name in broken:
         raise ParameterError(f"scenario {name!r} is installed but fails to load ({broken[name]})")
