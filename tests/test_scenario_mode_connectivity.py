@@ -1,0 +1,45 @@
+"""mode-connectivity small preset through the CLI: the barrier on the string-method path is well below the
+straight-line barrier (Draxler et al. 2018); the arc-length reparametrization is exact on a known curve; a bad
+number of images exits 2."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+import sgdsim
+from sgdsim.cli import main
+from sgdsim.scenarios import mode_connectivity as MC
+
+CLI = [sys.executable, "-m", "sgdsim.cli"]
+
+
+def test_small_preset_optimized_path_has_almost_no_barrier(tmp_path):
+    out = tmp_path / "mc.h5"
+    result = subprocess.run([*CLI, "run", "mode-connectivity", "--preset", "small", "--out", str(out), "--quiet"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert out.with_suffix(".png").exists()
+    with sgdsim.open(out) as run:
+        comp = run.comparison
+        assert comp["barrier_linear"] > 0.02
+        assert comp["barrier_path"] < 0.25 * comp["barrier_linear"]
+        line = run.element("linear_path_loss").value[0]
+        assert line[0] == comp["loss_a"] and line[-1] == comp["loss_b"]
+        barrier = run.element("string_barrier").value
+        assert barrier[0] == comp["barrier_linear"] and barrier[-1] == comp["barrier_path"]
+
+
+def test_reparametrize_spaces_images_equally_along_the_path():
+    path = np.array([[0.0, 0.0], [0.1, 0.0], [3.0, 0.0], [3.0, 1.0]])  # a bent path of length 4
+    new = MC.reparametrize(path)
+    np.testing.assert_allclose(new, [[0, 0], [4 / 3, 0], [8 / 3, 0], [3, 1]], atol=1e-12)
+    d = MC.dense(new, 4)
+    assert len(d) == 13 and np.allclose(d[1], [1 / 3, 0])
+
+
+def test_bad_images_is_one_line_exit_2(tmp_path, capsys):
+    code = main(["run", "mode-connectivity", "--set", "images=2", "--out", str(tmp_path / "x.h5"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "parameter images must be at least 3" in err[0]

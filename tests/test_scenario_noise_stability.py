@@ -1,0 +1,53 @@
+"""noise-stability small preset through the CLI: noise injected into the trained network attenuates up the
+layers (and not at initialization), training raises the layer cushion, and the one-layer prediction
+E|W eta|^2/|z|^2 = eps^2/(n mu^2) holds within 5 standard errors; bad depth exits 2."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+
+import sgdsim
+from sgdsim.cli import main
+from sgdsim.networks import Architecture, init_params
+from sgdsim.scenarios import noise_stability as S
+
+CLI = [sys.executable, "-m", "sgdsim.cli"]
+
+
+def test_small_preset_noise_attenuates_in_the_trained_network(tmp_path):
+    out = tmp_path / "ns.h5"
+    result = subprocess.run([*CLI, "run", "noise-stability", "--preset", "small", "--out", str(out), "--quiet"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert out.with_suffix(".png").exists()
+    with sgdsim.open(out) as run:
+        comp = run.comparison
+        eps = comp["eps"]
+        assert comp["trained_noise_at_output_from_layer1"] < 0.7 * eps
+        assert comp["init_noise_at_output_from_layer1"] > comp["trained_noise_at_output_from_layer1"] * 2
+        assert comp["trained_cushion_mean"] > 1.3 * comp["init_cushion_mean"]
+        assert comp["trained_one_layer_zscore_max"] < 5 and comp["init_one_layer_zscore_max"] < 5
+        rel = run.element("trained_relative_noise").value[0]
+        assert rel.shape == (3, 4) and np.isnan(rel[1, 0]) and rel[0, 0] == eps
+
+
+def test_injection_through_identity_layers_keeps_the_relative_size():
+    """A linear-in-effect network (positive activations, identity weights, zero biases) passes noise unchanged
+    while it stays positive: the relative perturbation stays eps at every layer above."""
+    arch = Architecture((4, 4, 4, 1), "relu")
+    w = init_params(arch, 1, seed=0)[0]
+    layers = S.layers(arch, w)
+    for W, b in layers[:2]:
+        W[:] = np.eye(4)
+        b[:] = 0.0
+    X = np.full((3, 4), 10.0)
+    rel = S.inject(arch, w, X, 1e-3, np.random.default_rng(0))
+    np.testing.assert_allclose(rel[0, :2], 1e-3, rtol=1e-12)
+
+
+def test_bad_depth_is_one_line_exit_2(tmp_path, capsys):
+    code = main(["run", "noise-stability", "--set", "depth=1", "--out", str(tmp_path / "x.h5"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "parameter depth must be at least 2" in err[0]
