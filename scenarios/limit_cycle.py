@@ -1,6 +1,7 @@
 """limit-cycle: steady probability currents when the noise does not match the curvature (Chaudhari & Soatto
 2018, "Stochastic gradient descent performs variational inference, converges to limit cycles for deep
-networks", sec. 5 and Example 19).
+networks", sec. 5; the nonlinear example has the structure of their Example 19 — a gradient part that fixes
+the steady state plus a divergence-free rotation — with a ring potential of our choosing).
 
 1. SGD on a 2-D quadratic f = (h1 x^2 + h2 y^2)/2 with tilted examples f_i = f + a_i . x whose covariance C
    (1/N sum a_i a_i^T, exactly `noise_covariance` below) is not diagonal: the SDE limit dx = -H x dt +
@@ -15,7 +16,7 @@ networks", sec. 5 and Example 19).
    and Q = q [[0, 1], [-1, 0]] antisymmetric. div(Q grad Phi e^{-Phi/T}) = 0, so the steady state is still
    exp(-Phi/T)/Z while the current J = -Q grad Phi p is divergence-free and runs around the ring; by the
    virial identity E[x . grad Phi] = 2T its area rate is exactly q T. This is the mechanism of Chaudhari &
-   Soatto: the force splits into a gradient part that sets the steady state and a conservative-free part
+   Soatto: the force splits into a gradient part that sets the steady state and a divergence-free part
    that circulates. Particles: Euler–Maruyama in NumPy (the engine's kernels only take gradients).
 
 The PDE (`sgdsim.fokker_planck`) gives steady states in one sparse solve; covariance, current field and
