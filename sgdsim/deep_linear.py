@@ -1,6 +1,7 @@
 """Deep linear networks x -> W_N ... W_1 x on the user's side: initializations, balancedness, and runs of the
 three dynamics (discrete GD/SGD on the factors, the factor gradient flow, the end-to-end ODE of Arora, Cohen
-& Hazan 2018 Theorem 1), plus GD, AdaGrad and Adam on the depth-1 model as baselines.
+& Hazan 2018 Theorem 1), plus GD, AdaGrad and Adam on the depth-1 model as baselines. The two flows run on
+the compiled Runge–Kutta loop `solvers.rk_kernel` (engine="numba", default) or its NumPy twin (engine="numpy").
 
 Conventions (as in `sgdsim.solvers.linear_flows`): X (n, d_in), Y (n, d_out), W_1 (h_1, d_in) ... W_N
 (d_out, h_{N-1}), loss L(W_e) = (1/(p n)) sum |X W_e^T - Y|^p. Time of discrete training is t = step * lr.
@@ -15,8 +16,10 @@ import numpy as np
 from .errors import ParameterError
 from .solvers import linear_flows as lf
 from .solvers import rk
+from .solvers import rk_kernel
 
 end_to_end = lf.end_to_end
+ENGINES = ("numba", "numpy")
 
 
 def loss(We: np.ndarray, X: np.ndarray, Y: np.ndarray, p: float = 2.0) -> float:
@@ -104,14 +107,28 @@ def _times(times) -> np.ndarray:
     return t
 
 
+def _integrate(engine: str, rhs: str, flow, ipar: list[int], y0: np.ndarray, times, **kwargs) -> rk.Solution:
+    """The compiled loop `rk_kernel.integrate` (engine "numba") or its NumPy twin `rk.integrate` with the
+    readable right-hand side `flow.rhs` (engine "numpy"): same steps, same results to rounding."""
+    if engine == "numba":
+        return rk_kernel.integrate(rhs, y0, _times(times), flow.X, flow.Y, [flow.p, flow.weight_decay], ipar,
+                                   **kwargs)
+    if engine == "numpy":
+        return rk.integrate(flow.rhs, y0, _times(times), **kwargs)
+    raise ParameterError(f"unknown engine {engine!r} (valid: {', '.join(ENGINES)})")
+
+
 def factor_flow(Ws0: Sequence[np.ndarray], X, Y, times, *, p: float = 2.0, weight_decay: float = 0.0,
-                rtol: float = 1e-10, atol: float = 1e-12, method: str = "dopri5", callback=None) -> Trajectory:
-    """Gradient flow of the factors, integrated by `solvers.rk.integrate` and recorded at `times`
-    (the first is the time of Ws0)."""
+                rtol: float = 1e-10, atol: float = 1e-12, method: str = "dopri5", callback=None,
+                engine: str = "numba") -> Trajectory:
+    """Gradient flow of the factors, integrated by the adaptive Runge–Kutta loop (`engine`: "numba", compiled,
+    or "numpy", `solvers.rk.integrate`) and recorded at `times` (the first is the time of Ws0).
+    `callback(t)` is called after every step ("numpy") or every `rk_kernel.CHUNK` steps ("numba")."""
     X, Y = _check_data(X, Y)
     flow = lf.FactorFlow([W.shape for W in Ws0], X, Y, p, weight_decay)
-    sol = rk.integrate(flow.rhs, flow.pack(Ws0), _times(times), method=method, rtol=rtol, atol=atol,
-                       callback=callback)
+    ipar = [len(Ws0)] + [d for shape in flow.shapes for d in shape]
+    sol = _integrate(engine, "factors", flow, ipar, flow.pack(Ws0), times, method=method, rtol=rtol, atol=atol,
+                     callback=callback)
     facs = [flow.unpack(y) for y in sol.y]
     We = np.array([lf.end_to_end(f) for f in facs])
     return Trajectory(sol.t[:len(We)], np.array([loss(w, X, Y, p) for w in We]), We,
@@ -120,15 +137,18 @@ def factor_flow(Ws0: Sequence[np.ndarray], X, Y, times, *, p: float = 2.0, weigh
 
 
 def end_to_end_flow(We0: np.ndarray, depth: int, X, Y, times, *, p: float = 2.0, weight_decay: float = 0.0,
-                    rtol: float = 1e-10, atol: float = 1e-12, method: str = "dopri5", callback=None) -> Trajectory:
-    """The end-to-end ODE (Arora, Cohen & Hazan 2018 Theorem 1) from W_e(0) = We0, recorded at `times`."""
+                    rtol: float = 1e-10, atol: float = 1e-12, method: str = "dopri5", callback=None,
+                    engine: str = "numba") -> Trajectory:
+    """The end-to-end ODE (Arora, Cohen & Hazan 2018 Theorem 1) from W_e(0) = We0, recorded at `times`
+    (Claim 2's single-output form when d_out = 1); `engine` and `callback` as in `factor_flow`."""
     X, Y = _check_data(X, Y)
     flow = lf.EndToEndFlow(depth, X, Y, p, weight_decay)
     We0 = np.asarray(We0, np.float64)
     if We0.shape != flow.shape:
         raise ParameterError(f"We0 must have shape {flow.shape} (d_out, d_in), got {We0.shape}")
-    sol = rk.integrate(flow.rhs, We0.ravel(), _times(times), method=method, rtol=rtol, atol=atol,
-                       callback=callback)
+    rhs = "single-output" if flow.shape[0] == 1 else "end-to-end"
+    sol = _integrate(engine, rhs, flow, [flow.depth, *flow.shape], We0.ravel(), times, method=method, rtol=rtol,
+                     atol=atol, callback=callback)
     We = sol.y.reshape((-1,) + flow.shape)
     return Trajectory(sol.t[:len(We)], np.array([loss(w, X, Y, p) for w in We]), We,
                       np.full(len(We), np.nan), None, sol.status, sol.message)
@@ -185,11 +205,12 @@ def train_depth1(W0: np.ndarray, X, Y, optimizer: str, lr: float, record_steps, 
 
 
 def predict_loss_curve(X, Y, times, depth: int, We0: np.ndarray, *, p: float = 2.0, weight_decay: float = 0.0,
-                       rtol: float = 1e-10, atol: float = 1e-12) -> np.ndarray:
+                       rtol: float = 1e-10, atol: float = 1e-12, engine: str = "numba") -> np.ndarray:
     """L(W_e(t)) at `times` from the end-to-end ODE: the loss curve of gradient flow on a depth-`depth`
     linear network started balanced at end-to-end matrix We0 (and the small-lr limit of GD, t = step * lr).
     NaN past a divergence."""
-    traj = end_to_end_flow(We0, depth, X, Y, times, p=p, weight_decay=weight_decay, rtol=rtol, atol=atol)
+    traj = end_to_end_flow(We0, depth, X, Y, times, p=p, weight_decay=weight_decay, rtol=rtol, atol=atol,
+                           engine=engine)
     out = np.full(len(np.atleast_1d(times)), np.nan)
     out[:len(traj.loss)] = traj.loss
     return out

@@ -7,8 +7,9 @@ the RMS of e / (atol + rtol max(|y_0|, |y_1|)) is at most 1, with h_new = h min(
 (q = error order + 1). Dense output: y(t + theta h) = y_0 + h sum_i k_i (P_i . [theta, theta^2, ...]).
 
 `integrate` is a lean loop: stages preallocated, no per-step allocation beyond f itself, the trajectory
-stored only at the requested times. It is meant for matrix ODEs whose right-hand side costs a few BLAS
-calls, where scipy.integrate.solve_ivp's per-step overhead dominates.
+stored only at the requested times. With a NumPy right-hand side it runs at about solve_ivp's speed (the
+~30 us per call of f dominate); `rk_kernel` is the same loop compiled with the deep-linear right-hand sides
+(3-18x faster on small problems), and this loop is its readable twin.
 """
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ class Tableau:
     @property
     def adaptive(self) -> bool:
         return self.b_hat is not None
+
+    @property
+    def fsal(self) -> bool:
+        """First stage of the next step = last stage of this one (last row of A = b): one call saved per step."""
+        return self.adaptive and self.A[-1, :].tolist() == self.b.tolist()
 
 
 def _arr(rows) -> np.ndarray:
@@ -131,13 +137,21 @@ def integrate(f: Callable[[float, np.ndarray], np.ndarray], y0: np.ndarray, t_ev
         return _integrate(f, y0, t_eval, method, rtol, atol, step, max_steps, callback)
 
 
-def _integrate(f, y0, t_eval, method, rtol, atol, step, max_steps, callback) -> Solution:
+def check_arguments(method: str, t_eval, step: float | None) -> tuple[Tableau, np.ndarray]:
+    """The tableau of `method` and t_eval as float64, or ValueError (shared with the compiled loop `rk_kernel`)."""
     tab = get_tableau(method)
     t_eval = np.asarray(t_eval, dtype=np.float64)
     if t_eval.ndim != 1 or len(t_eval) < 1 or np.any(np.diff(t_eval) < 0):
         raise ValueError("t_eval must be a non-empty increasing 1-D array")
     if step is None and not tab.adaptive:
         raise ValueError(f"method {tab.name} has no error estimate: give a fixed step")
+    if step is not None and not step > 0:
+        raise ValueError(f"step must be positive, got {step}")
+    return tab, t_eval
+
+
+def _integrate(f, y0, t_eval, method, rtol, atol, step, max_steps, callback) -> Solution:
+    tab, t_eval = check_arguments(method, t_eval, step)
     y = np.array(y0, dtype=np.float64).ravel()
     n, s = y.size, tab.stages
     K = np.empty((s, n))
@@ -145,7 +159,7 @@ def _integrate(f, y0, t_eval, method, rtol, atol, step, max_steps, callback) -> 
     out[0] = y
     t, t_end, k_out, n_eval = float(t_eval[0]), float(t_eval[-1]), 1, 1
     K[0] = f(t, y)
-    fsal = tab.adaptive and tab.A[-1, :].tolist() == tab.b.tolist()
+    fsal = tab.fsal
     if step is None:
         h = _initial_step(f, t, y, K[0], tab.order, rtol, atol)
         n_eval += 1
