@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .reference import Stream
 from .rng import seed_states
-
-_MASK = (1 << 64) - 1
 
 
 def unpack(w: np.ndarray, sizes) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -101,35 +100,12 @@ def hvp_exact(w: np.ndarray, v: np.ndarray, sizes, act: int, loss: int, X: np.nd
     return np.concatenate(out[::-1])
 
 
-class Xoshiro:
-    """xoshiro256++ in plain Python integers (Blackman & Vigna 2021), seeded like the kernel's member streams."""
-
-    def __init__(self, seed: int, member: int) -> None:
-        self.s = [int(x) for x in seed_states(seed, 1, member)[0]]
-
-    def next_u64(self) -> int:
-        s0, s1, s2, s3 = self.s
-        rotl = lambda x, k: ((x << k) | (x >> (64 - k))) & _MASK  # noqa: E731
-        result = (rotl((s0 + s3) & _MASK, 23) + s0) & _MASK
-        t = (s1 << 17) & _MASK
-        s2 ^= s0
-        s3 ^= s1
-        s1 ^= s2
-        s0 ^= s3
-        s2 ^= t
-        self.s = [s0, s1, s2, rotl(s3, 45)]
-        return result
-
-    def below(self, n: int) -> int:
-        return ((self.next_u64() >> 32) * n) >> 32
-
-
 def train(w: np.ndarray, sizes, act: int, loss: int, X: np.ndarray, Y: np.ndarray, lrs: np.ndarray, batch: int,
           momentum: float, weight_decay: float, seed: int, member: int) -> np.ndarray:
     """The kernel's SGD for one member (same minibatches from the same stream); returns the final parameters."""
     w = np.array(w, dtype=float)
     v = np.zeros_like(w)
-    rng = Xoshiro(seed, member)
+    rng = Stream(seed_states(seed, 1, member)[0])  # the member's xoshiro256++ stream, in Python ints
     perm = np.arange(len(X))
     for lr in lrs:
         for j in range(batch):
