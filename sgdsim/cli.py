@@ -1,4 +1,4 @@
-"""The `sgdsim` command: list, run, inspect, plot.
+"""The `sgdsim` command: list, run, sweep, inspect, plot, compare.
 
 Exit codes: 0 success; 1 a run that diverged or failed; 2 bad input (unknown scenario or parameter, wrong
 type or range, missing or corrupt file), reported in one line without a traceback.
@@ -12,7 +12,6 @@ from pathlib import Path
 
 from . import __version__
 from .errors import ParameterError, SgdsimError
-from .runfile import RunWriter
 from .runread import open_run
 from .scenario import broken_scenarios, figure_path, get_scenario, scenarios
 
@@ -42,10 +41,49 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     inspect = sub.add_parser("inspect", help="describe a run file")
     inspect.add_argument("path")
-    plot = sub.add_parser("plot", help="draw the figure of a run file")
+    plot = sub.add_parser("plot", help="draw the figure of a run file, or of a sweep folder")
     plot.add_argument("path")
     plot.add_argument("--out", help="PNG path (default beside the run file)")
+    from .compare import TIME_AXES, theory_help
+    cmp = sub.add_parser("compare", help="hold a run against another run or a theory: discrepancy metrics per "
+                                         "quantity, stored in its /comparison, and an overlay figure")
+    cmp.add_argument("path")
+    ref = cmp.add_mutually_exclusive_group(required=True)
+    ref.add_argument("--against", metavar="OTHER_RUN", help="a second run file (measured vs measured)")
+    ref.add_argument("--theory", metavar="NAME", help=f"a registered theory: {theory_help()}")
+    cmp.add_argument("--quantity", nargs="+", action="extend", metavar="Q",
+                     help="compare only these observables (default: all present in both)")
+    cmp.add_argument("--time", default="time", metavar="AXIS",
+                     help=f"time axis, one of {', '.join(TIME_AXES)}: the recorded time column (default), "
+                          f"t = lr * step (lr from the run's params), or the step")
+    cmp.add_argument("--out", help="figure path (default <run stem>-compare.png beside the run file)")
+    cmp.add_argument("--no-write", action="store_true", help="do not store the metrics in the run file")
+    cmp.add_argument("--no-plot", action="store_true", help="skip the overlay figure")
+    _sweep_parser(sub)
     return p
+
+
+def _sweep_parser(sub) -> None:
+    sw = sub.add_parser("sweep", help="run a scenario over a grid of parameters and replicates, resumably, "
+                                      "on a process pool or a Dask cluster")
+    sw.add_argument("scenario")
+    sw.add_argument("--grid", nargs="+", action="extend", default=[], metavar="KEY=V1,V2,...",
+                    help="a swept parameter and its values (repeat for a product grid)")
+    sw.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                    help="parameters fixed for every run")
+    sw.add_argument("--preset", help="a named parameter set of the scenario, e.g. small")
+    sw.add_argument("--replicates", type=int, default=1, help="runs per grid point, with distinct seeds")
+    sw.add_argument("--seed", type=int, default=0, help="root seed: task i gets SeedSequence(seed, spawn_key=(i,))")
+    sw.add_argument("--out", required=True, help="the sweep folder")
+    sw.add_argument("--workers", type=int, help="worker processes (default: CPU count; 1 = serial, in-process)")
+    sw.add_argument("--engine", choices=("local", "dask"), default="local",
+                    help="local process pool (default) or Dask (pip install 'sgdsim[cluster]')")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="a running Dask scheduler, e.g. tcp://host:8786")
+    sw.add_argument("--numba-cache-dir", metavar="DIR",
+                    help="Numba cache of the workers sgdsim starts, on node-local disk (default: inherit "
+                         "NUMBA_CACHE_DIR, else Numba's default beside the sources)")
+    sw.add_argument("--resume", action="store_true", help="continue the sweep in --out: run what is missing")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -77,9 +115,7 @@ def _run(args) -> int:
         raise ParameterError(f"--seed must be in [0, 2**63), got {args.seed}")
     out = Path(args.out or f"{scenario.name}-seed{args.seed}.h5")
     started = time.perf_counter()
-    with RunWriter(out, scenario=scenario.name, params=params, seed=args.seed) as writer:
-        status, message, lines = scenario.run(params, args.seed, writer, not args.quiet)
-        writer.close(status, message)
+    status, message, lines = scenario.write_run(params, args.seed, out, not args.quiet)
     if args.plot:
         with open_run(out) as run:
             scenario.plot(run, figure_path(out))
@@ -95,11 +131,42 @@ def _run(args) -> int:
 
 
 def _plot(args) -> int:
+    if Path(args.path).is_dir():  # a sweep folder
+        from .sweep_plot import plot_sweep
+        print(f"figure: {plot_sweep(args.path, args.out)}")
+        return EXIT_OK
     with open_run(args.path) as run:
         scenario = get_scenario(run.scenario)
         target = Path(args.out) if args.out else figure_path(args.path)
         scenario.plot(run, target)
     print(f"figure: {target}")
+    return EXIT_OK
+
+
+def _sweep(args) -> int:
+    from .sweep import make_spec, open_executor, parse_grid, run_sweep
+    spec = make_spec(args.scenario, parse_grid(args.grid), fixed=_overrides(args.set), preset=args.preset,
+                     replicates=args.replicates, seed=args.seed)
+    with open_executor(args.engine, args.workers, args.scheduler, args.numba_cache_dir) as (executor, threads):
+        result = run_sweep(spec, args.out, executor, resume=args.resume, progress=not args.quiet,
+                           numba_threads=threads)
+    lines = result.report()
+    if not args.quiet:
+        print(lines[0])
+    for line in lines[1:]:  # the runs that did not complete, always
+        print(line, file=sys.stderr)
+    return EXIT_RUN_FAILED if result.unfinished else EXIT_OK
+
+
+def _compare(args) -> int:
+    from .compare import compare
+    result = compare(args.path, against=args.against, theory=args.theory, quantities=args.quantity,
+                     time=args.time, write=not args.no_write, plot=not args.no_plot, out=args.out)
+    print(result.table())
+    if result.written:
+        print(f"metrics written to {args.path}:/comparison")
+    if result.figure:
+        print(f"figure: {result.figure}")
     return EXIT_OK
 
 
@@ -114,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
             with open_run(args.path) as run:
                 print(run.summary())
             return EXIT_OK
+        if args.command == "compare":
+            return _compare(args)
+        if args.command == "sweep":
+            return _sweep(args)
         return _plot(args)
     except SgdsimError as e:
         print(f"sgdsim: error: {e}", file=sys.stderr)
