@@ -2,9 +2,9 @@
 
 Cases: inputs d = 20, hidden width h = 32 with minibatch B = 4, and h = 64 with B = 32; one output, square
 loss, N = 2048 teacher examples, M = 32 members, lr = 0.02, momentum 0.9. The engine is
-`sgdsim.solvers.network_kernel.train` (prange over members, one example at a time inside a member). The
-baseline is the same SGD in plain NumPy with all members stacked, so every step is a few batched matrix
-products over (M, B, .) arrays:
+`sgdsim.solvers.network_kernel.train` (prange over members; inside a member the whole minibatch goes through
+each layer at once, batch-major, forward against a transposed weight copy). The baseline is the same SGD in
+plain NumPy with all members stacked, so every step is a few batched matrix products over (M, B, .) arrays:
     z = X_B W1^T + b1;  a = relu(z);  f = a w2 + c;  backprop;  v = mu v + g;  w -= lr v
 with minibatches from `default_rng` (`argpartition` of uniforms: B distinct examples per member). Also timed,
 on 1/20 of the steps: the generic NumPy twin `network_reference.train`, member by member with the kernel's

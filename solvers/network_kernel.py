@@ -2,8 +2,12 @@
 
 A network with layer sizes n_0, ..., n_L computes a_0 = x, z_l = W_l a_{l-1} + b_l, a_l = sigma(z_l) for
 hidden layers and f = z_L (linear output). Its parameters live in ONE float64 vector per ensemble member:
-layer l (0-based) stores W_l (n_{l+1} x n_l, row-major) at `woff[l]` followed by b_l; `aoff[l]` is where
-layer l's activations start in a work buffer. So one compiled kernel serves every depth and width.
+layer l (0-based) stores W_l (n_{l+1} x n_l, row-major) at `woff[l]` followed by b_l; for a batch of B
+examples, layer l's activations fill a work buffer from B * aoff[l], one row of n_l values per example
+(batch-major). So one compiled kernel serves every depth, width and batch size. A minibatch goes forward
+layer by layer as a small matrix product against W_l^T (a copy refreshed once per step) whose inner loop
+runs over the output units, and backward example by example, accumulating the gradient once per minibatch
+in example order; workspaces are allocated once per member, outside the step loop.
 
 Activations (codes): 0 linear, 1 ReLU, 2 tanh. Losses (codes), per example, mean over examples:
   0 square         l = 1/2 |f - y|^2
@@ -62,105 +66,155 @@ def _sigma_prime(a, act):
 
 
 @jit
-def _forward(w, woff, aoff, act, x, a):
-    """Fill the activations buffer a for input x; the output f is a[aoff[L]:aoff[L+1]]."""
-    n_layers = len(woff) - 1
-    for i in range(aoff[1]):
-        a[i] = x[i]
-    for l in range(n_layers):
-        nin, nout = aoff[l + 1] - aoff[l], aoff[l + 2] - aoff[l + 1]
-        wo, bo, ai, ao = woff[l], woff[l] + nin * nout, aoff[l], aoff[l + 1]
-        a_in = a[ai:ai + nin]  # views (not offset indices) let LLVM vectorize the inner loops
+def _transpose(w, woff, aoff, wt):
+    """wt[woff[l]:] = W_l^T (n_l x n_{l+1}, row-major) for every layer, the forward pass's operand."""
+    for l in range(len(woff) - 1):
+        nin, nout, wo = aoff[l + 1] - aoff[l], aoff[l + 2] - aoff[l + 1], woff[l]
         for j in range(nout):
-            w_row = w[wo + j * nin:wo + (j + 1) * nin]
-            s0 = s1 = s2 = s3 = 0.0  # four partial sums: independent chains keep the FPU busy
-            i = 0
-            while i + 4 <= nin:
-                s0 += w_row[i] * a_in[i]
-                s1 += w_row[i + 1] * a_in[i + 1]
-                s2 += w_row[i + 2] * a_in[i + 2]
-                s3 += w_row[i + 3] * a_in[i + 3]
-                i += 4
-            while i < nin:
-                s0 += w_row[i] * a_in[i]
-                i += 1
-            s = w[bo + j] + ((s0 + s1) + (s2 + s3))
-            a[ao + j] = _sigma(s, act) if l < n_layers - 1 else s
-    return aoff[n_layers]
+            for i in range(nin):
+                wt[wo + i * nout + j] = w[wo + j * nin + i]
+
+
+@jit(inline="always")
+def _dot(u, v):
+    """u.v with four partial sums: independent chains keep the FPU busy (no fastmath, so no vectorized sum)."""
+    s0 = s1 = s2 = s3 = 0.0
+    i = 0
+    while i + 4 <= len(u):
+        s0 += u[i] * v[i]
+        s1 += u[i + 1] * v[i + 1]
+        s2 += u[i + 2] * v[i + 2]
+        s3 += u[i + 3] * v[i + 3]
+        i += 4
+    while i < len(u):
+        s0 += u[i] * v[i]
+        i += 1
+    return (s0 + s1) + (s2 + s3)
 
 
 @jit
-def _example(w, woff, aoff, act, loss, x, y, a, d, grad, scale):
-    """Loss of one example; adds scale * its gradient into grad (backpropagation through buffers a, d)."""
+def _forward(w, wt, woff, aoff, act, X, idx, nb, a):
+    """Activations of the nb examples X[idx[:nb]] into a, batch-major: layer l's block starts at nb * aoff[l],
+    row b holding example b's n_l values (layer 0 is the inputs). wt = `_transpose(w)`. Returns the start of
+    the output block (nb x n_L). A layer with >= 4 outputs runs z_b += x_bi * (row i of W^T), a contiguous
+    loop over the outputs that LLVM vectorizes; narrower ones (the output layer) take dot products."""
     n_layers = len(woff) - 1
-    fo = _forward(w, woff, aoff, act, x, a)
-    k_out = aoff[n_layers + 1] - fo
+    n0 = aoff[1]
+    for b in range(nb):
+        x = X[idx[b]]
+        for i in range(n0):
+            a[b * n0 + i] = x[i]
+    for l in range(n_layers):
+        nin, nout = aoff[l + 1] - aoff[l], aoff[l + 2] - aoff[l + 1]
+        wo, bo, ai, ao = woff[l], woff[l] + nin * nout, nb * aoff[l], nb * aoff[l + 1]
+        bias = w[bo:bo + nout]
+        for b in range(nb):
+            x = a[ai + b * nin:ai + (b + 1) * nin]  # views (not offset indices) let LLVM vectorize the loops
+            z = a[ao + b * nout:ao + (b + 1) * nout]
+            if nout >= 4:
+                for j in range(nout):
+                    z[j] = bias[j]
+                for i in range(nin):
+                    xi = x[i]
+                    col = wt[wo + i * nout:wo + (i + 1) * nout]
+                    for j in range(nout):
+                        z[j] += xi * col[j]
+            else:
+                for j in range(nout):
+                    z[j] = bias[j] + _dot(w[wo + j * nin:wo + (j + 1) * nin], x)
+            if l < n_layers - 1:
+                for j in range(nout):
+                    z[j] = _sigma(z[j], act)
+    return nb * aoff[n_layers]
+
+
+@jit(inline="always")
+def _loss_delta(f, y, loss, df):
+    """Loss of one example with outputs f and target y; writes dl/df into df."""
+    k_out = len(f)
     value = 0.0
     if loss == 0:
         for k in range(k_out):
-            r = a[fo + k] - y[k]
-            d[fo + k] = r
+            r = f[k] - y[k]
+            df[k] = r
             value += 0.5 * r * r
     elif k_out == 1:
-        f = a[fo]
-        value = max(f, 0.0) + np.log1p(np.exp(-abs(f))) - y[0] * f
-        d[fo] = 1.0 / (1.0 + np.exp(-f)) - y[0]
+        value = max(f[0], 0.0) + np.log1p(np.exp(-abs(f[0]))) - y[0] * f[0]
+        df[0] = 1.0 / (1.0 + np.exp(-f[0])) - y[0]
     else:
-        top = a[fo]
+        top = f[0]
         for k in range(1, k_out):
-            top = max(top, a[fo + k])
+            top = max(top, f[k])
         total = 0.0
         for k in range(k_out):
-            total += np.exp(a[fo + k] - top)
+            total += np.exp(f[k] - top)
         lse = top + np.log(total)
         for k in range(k_out):
-            value -= y[k] * a[fo + k]
-            d[fo + k] = np.exp(a[fo + k] - lse) - y[k]
+            value -= y[k] * f[k]
+            df[k] = np.exp(f[k] - lse) - y[k]
         value += lse
+    return value
+
+
+@jit
+def _batch(w, wt, woff, aoff, act, loss, X, Y, idx, nb, a, d, grad, scale):
+    """Summed loss of the nb examples X[idx[:nb]]; adds scale * the sum of their gradients into grad
+    (backpropagation through the batch-major buffers a, d of `_forward`, example after example per layer,
+    so every gradient entry is accumulated in example order)."""
+    n_layers = len(woff) - 1
+    fo = _forward(w, wt, woff, aoff, act, X, idx, nb, a)
+    k_out = aoff[n_layers + 1] - aoff[n_layers]
+    value = 0.0
+    for b in range(nb):
+        value += _loss_delta(a[fo + b * k_out:fo + (b + 1) * k_out], Y[idx[b]], loss,
+                             d[fo + b * k_out:fo + (b + 1) * k_out])
     for l in range(n_layers - 1, -1, -1):
         nin, nout = aoff[l + 1] - aoff[l], aoff[l + 2] - aoff[l + 1]
-        wo, bo, ai, ao = woff[l], woff[l] + nin * nout, aoff[l], aoff[l + 1]
+        wo, bo, ai, ao = woff[l], woff[l] + nin * nout, nb * aoff[l], nb * aoff[l + 1]
         back = l > 0  # delta of the layer below: d_{l-1} = sigma'(z_{l-1}) * (W_l^T d_l), in one pass over W_l
-        a_in = a[ai:ai + nin]
-        d_in = d[ai:ai + nin]
-        if back:
-            d_in[:] = 0.0
-        for j in range(nout):
-            dj = d[ao + j]
-            g = dj * scale
-            grad[bo + j] += g
-            g_row = grad[wo + j * nin:wo + (j + 1) * nin]
+        for b in range(nb):
+            a_in = a[ai + b * nin:ai + (b + 1) * nin]
+            d_in = d[ai + b * nin:ai + (b + 1) * nin]
             if back:
-                w_row = w[wo + j * nin:wo + (j + 1) * nin]
+                d_in[:] = 0.0
+            for j in range(nout):
+                dj = d[ao + b * nout + j]
+                g = dj * scale
+                grad[bo + j] += g
+                g_row = grad[wo + j * nin:wo + (j + 1) * nin]
+                if back:
+                    w_row = w[wo + j * nin:wo + (j + 1) * nin]
+                    for i in range(nin):
+                        g_row[i] += g * a_in[i]
+                        d_in[i] += w_row[i] * dj
+                else:
+                    for i in range(nin):
+                        g_row[i] += g * a_in[i]
+            if back:
                 for i in range(nin):
-                    g_row[i] += g * a_in[i]
-                    d_in[i] += w_row[i] * dj
-            else:
-                for i in range(nin):
-                    g_row[i] += g * a_in[i]
-        if back:
-            for i in range(nin):
-                d_in[i] *= _sigma_prime(a_in[i], act)
+                    d_in[i] *= _sigma_prime(a_in[i], act)
     return value
 
 
 @jit
 def _train_member(w, v, st, pm, woff, aoff, act, loss, X, Y, lrs, batch, momentum, weight_decay):
-    """SGD steps of one member in place; returns (index of the first non-finite step or -1, last batch loss)."""
+    """SGD steps of one member in place; returns (index of the first non-finite step or -1, last batch loss).
+    The minibatch is pm[:batch] after the partial shuffle; workspaces are allocated once, outside the steps."""
     s = (st[0], st[1], st[2], st[3])
     n = X.shape[0]
-    a = np.empty(aoff[-1])
-    d = np.empty(aoff[-1])
+    a = np.empty(batch * aoff[-1])
+    d = np.empty(batch * aoff[-1])
     g = np.empty(len(w))
+    wt = np.empty(len(w))
     last, bad = np.nan, -1
     for k in range(len(lrs)):
-        g[:] = 0.0
-        total = 0.0
         for j in range(batch):
             r, s = next_below(s, n - j)
             r += j
             pm[j], pm[r] = pm[r], pm[j]
-            total += _example(w, woff, aoff, act, loss, X[pm[j]], Y[pm[j]], a, d, g, 1.0 / batch)
+        _transpose(w, woff, aoff, wt)
+        g[:] = 0.0
+        total = _batch(w, wt, woff, aoff, act, loss, X, Y, pm, batch, a, d, g, 1.0 / batch)
         last = total / batch
         lr = lrs[k]
         finite = np.isfinite(total)
@@ -191,26 +245,34 @@ def train_steps(params, velocity, states, perm, woff, aoff, act, loss, X, Y, lrs
                 diverged_at[m] = first_step + bad
 
 
+CHUNK = 32  # examples per batched pass in the full-batch operations
+
+
 @jit
 def _full_batch_member(w, woff, aoff, act, loss, X, Y, want_sq, g):
     """Mean loss of one member over all examples, its gradient into g, and the mean squared per-example
     gradient norm (1/N) sum_i |g_i|^2 if want_sq (so tr C = that - |g|^2), else 0."""
     n, n_params = X.shape[0], len(w)
-    a = np.empty(aoff[-1])
-    d = np.empty(aoff[-1])
+    chunk = 1 if want_sq else CHUNK
+    a = np.empty(chunk * aoff[-1])
+    d = np.empty(chunk * aoff[-1])
+    wt = np.empty(n_params)
+    _transpose(w, woff, aoff, wt)
+    idx = np.arange(n)
     g[:] = 0.0
     gi = np.zeros(n_params if want_sq else 0)
     total = 0.0
     sq = 0.0
-    for e in range(n):
+    for e in range(0, n, chunk):
+        nb = min(chunk, n - e)
         if want_sq:
             gi[:] = 0.0
-            total += _example(w, woff, aoff, act, loss, X[e], Y[e], a, d, gi, 1.0)
+            total += _batch(w, wt, woff, aoff, act, loss, X, Y, idx[e:], nb, a, d, gi, 1.0)
             for i in range(n_params):
                 g[i] += gi[i] / n
                 sq += gi[i] * gi[i]
         else:
-            total += _example(w, woff, aoff, act, loss, X[e], Y[e], a, d, g, 1.0 / n)
+            total += _batch(w, wt, woff, aoff, act, loss, X, Y, idx[e:], nb, a, d, g, 1.0 / n)
     return total / n, sq / n
 
 
@@ -224,12 +286,18 @@ def full_batch(params, woff, aoff, act, loss, X, Y, want_sq, losses, grads, sq_n
 @jit
 def predict(params, woff, aoff, act, X, out):
     """Network outputs out[m, e, :] = f_m(X[e]) for every member and example (serial: it is cheap)."""
+    n, k_out = X.shape[0], out.shape[2]
+    a = np.empty(CHUNK * aoff[-1])
+    wt = np.empty(params.shape[1])
+    idx = np.arange(n)
     for m in range(params.shape[0]):
-        a = np.empty(aoff[-1])
-        for e in range(X.shape[0]):
-            fo = _forward(params[m], woff, aoff, act, X[e], a)
-            for k in range(out.shape[2]):
-                out[m, e, k] = a[fo + k]
+        _transpose(params[m], woff, aoff, wt)
+        for e in range(0, n, CHUNK):
+            nb = min(CHUNK, n - e)
+            fo = _forward(params[m], wt, woff, aoff, act, X, idx[e:], nb, a)
+            for b in range(nb):
+                for k in range(k_out):
+                    out[m, e + b, k] = a[fo + b * k_out + k]
 
 
 class Net:
