@@ -13,7 +13,7 @@ from pathlib import Path
 from . import __version__
 from .errors import ParameterError, SgdsimError
 from .runread import open_run
-from .scenario import broken_scenarios, figure_path, get_scenario, scenarios
+from .scenario import broken_scenarios, figure_path, get_scenario, is_installed, scenarios
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -136,9 +136,12 @@ def _plot(args) -> int:
         print(f"figure: {plot_sweep(args.path, args.out)}")
         return EXIT_OK
     with open_run(args.path) as run:
-        scenario = get_scenario(run.scenario)
         target = Path(args.out) if args.out else figure_path(args.path)
-        scenario.plot(run, target)
+        if is_installed(run.scenario):
+            get_scenario(run.scenario).plot(run, target)
+        else:  # e.g. a run written by sgdsim.record: every observable against time
+            from .plotting import overview
+            overview(run, target)
     print(f"figure: {target}")
     return EXIT_OK
 

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import matplotlib
 
+from .errors import RunFileError
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -32,3 +34,37 @@ def save(fig, path: str | Path) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def overview(run, path: str | Path, most: int = 9) -> Path:
+    """The figure of a run no installed scenario knows how to draw (e.g. one written by `sgdsim.record`):
+    each observable against time, up to `most` panels. Scalars are one line; vectors of up to 8 components
+    one line each; larger values their mean over components with the min-max band. Stored theory curves of
+    the same name (with a time axis) are overlaid dashed black."""
+    names = run.names("observables")
+    if not names:
+        raise RunFileError(f"{run.path}: no observables to plot")
+    shown = names[:most]
+    ncols = min(3, len(shown))
+    fig, axes = figure(ncols, -(-len(shown) // ncols), width=4.6, height=3.2,
+                       title=f"{Path(run.path).name}: scenario {run.scenario}, status {run.status}"
+                             + (f" ({len(names) - most} more observables not shown)" if len(names) > most else ""))
+    for ax, name in zip(axes, shown):
+        el = run.element(name)
+        flat = el.value.reshape(len(el.time), -1).astype(float)
+        if flat.shape[1] <= 8:
+            for k in range(flat.shape[1]):
+                ax.plot(el.time, flat[:, k], lw=1.2, label=None if flat.shape[1] == 1 else f"[{k}]")
+        else:
+            ax.plot(el.time, flat.mean(axis=1), lw=1.4, label=f"mean of {flat.shape[1]}")
+            ax.fill_between(el.time, flat.min(axis=1), flat.max(axis=1), alpha=0.2, label="min-max")
+        if name in run.names("theory"):
+            th = run.theory(name)
+            if th.time is not None and th.value.size == len(th.time):
+                ax.plot(th.time, th.value.ravel(), label="theory", **THEORY)
+        ax.set(title=name, xlabel="time")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    for ax in axes[len(shown):]:
+        ax.set_visible(False)
+    return save(fig, path)

@@ -171,6 +171,11 @@ def broken_scenarios() -> dict[str, str]:
     return _load_all()[1]
 
 
+def is_installed(name: str) -> bool:
+    """Whether a scenario of that name is registered (without importing any scenario module)."""
+    return bool(entry_points(group="sgdsim.scenarios", name=name))
+
+
 def get_scenario(name: str) -> Scenario:
     """The installed scenario `name`, importing only its module (a sweep worker loads one scenario per task)."""
     for ep in entry_points(group="sgdsim.scenarios", name=name):
