@@ -27,267 +27,28 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import h5py
 import numpy as np
 
-from . import theory as _theory
 from .errors import ParameterError, RunFileError
+from .compare_metrics import (REL_FLOOR, cell_widths, check_increasing, density_metrics, discrepancy,
+                              interpolate, lr_of)
+from .compare_theories import THEORIES, theory_help
 from .runread import Element, Run, open_run
 
 __all__ = ["THEORIES", "TIME_AXES", "REL_FLOOR", "Comparison", "QuantityComparison", "compare", "interpolate",
            "discrepancy", "density_metrics", "compare_path", "theory_help"]
 
 TIME_AXES = ("time", "lr", "step")
-REL_FLOOR = 1e-3
 OVERLAP_SLACK = 1e-12  # relative: a time one rounding away from the reference range still counts as inside
 MAX_PANELS = 6
 _METRICS = ("max_abs_error", "rms_abs_error", "max_rel_error", "rms_rel_error", "n_times", "l1_final", "kl_final",
             "l1_max", "kl_max")  # <quantity>_<metric>; a new compare deletes those of the previous one
-
-Prediction = dict[str, tuple[np.ndarray | None, np.ndarray]]  # quantity -> (continuous time t or None, value)
-
-
-# --------------------------------------------------------------------------------------------- theories
-
-
-def _double_well_temperature(run: Run, theory: str) -> float:
-    if run.scenario != "double-well" and run.params.get("landscape") != "double-well":
-        raise ParameterError(f"theory {theory} is for double-well runs (scenario double-well, or params "
-                             f"landscape='double-well' and temperature=T); {run.path.name} is scenario "
-                             f"{run.scenario!r}")
-    for where, value in (("params", run.params.get("temperature")), ("comparison", run.comparison.get("temperature"))):
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ParameterError(f"{run.path.name}: temperature in {where} must be a positive number, "
-                                     f"got {value!r}")
-            return float(value)
-    raise ParameterError(f"theory {theory} needs the temperature: {run.path.name} has no 'temperature' "
-                         f"parameter and no stored /comparison temperature")
-
-
-def _density_1d(run: Run, theory: str) -> Element:
-    if "density" not in run.names("observables"):
-        raise ParameterError(f"theory {theory} needs a 'density' element; {run.path.name} has: "
-                             f"{', '.join(run.names('observables')) or 'nothing'}")
-    density = run.element("density")
-    if density.value.ndim != 2:
-        raise ParameterError(f"theory {theory} needs a 1-D density, got values of shape {density.value.shape[1:]}")
-    return density
-
-
-def _double_well(x: np.ndarray) -> np.ndarray:
-    return (x * x - 1.0) ** 2
-
-
-def gibbs(run: Run) -> Prediction:
-    """Gibbs density of the double well: `density`, stationary, for double-well runs.
-
-    p(x) = exp(-f(x)/T) / Z with f = (x^2 - 1)^2, averaged over each cell of the run's `density` grid and
-    normalised on the grid's range (`theory.gibbs_bin_probabilities`): the stationary law of the Langevin
-    limit dx = -f'(x) dt + sqrt(2T) dW of SGD at the SGD temperature T (Mandt, Hoffman & Blei 2017;
-    Gardiner 2009). T is the run's `temperature` parameter, else the one the double-well scenario stores in
-    /comparison. Needs scenario double-well (or params landscape="double-well") and a 1-D `density`.
-    """
-    temperature = _double_well_temperature(run, "gibbs")
-    edges = _edges(_density_1d(run, "gibbs"))
-    return {"density": (None, _theory.gibbs_bin_probabilities(_double_well, edges, temperature) / np.diff(edges))}
-
-
-FP_CELLS_PER_BIN = 8   # Fokker-Planck cells per bin of the run's density grid
-FP_PAD = 0.5           # reflecting walls this far beyond the run's grid (and its start point)
-
-
-def fokker_planck(run: Run) -> Prediction:
-    """Fokker-Planck density of the double well: `density` over time, for double-well runs.
-
-    dp/dt = d/dx (f'(x) p) + T d^2 p/dx^2 with f = (x^2 - 1)^2: the density of the Langevin limit of SGD at
-    time t = lr * step (Chaudhari & Soatto 2018, eq. 6), from a point mass in the cell holding the run's
-    `start` (cells [x_k, x_k + h), so that a start on a bin edge lands in the bin np.histogram puts it in), solved by
-    `sgdsim.fokker_planck` (finite volumes, reflecting walls FP_PAD beyond the run's grid, FP_CELLS_PER_BIN
-    cells per bin, BDF2 with time step lr) and integrated over each bin of the run's `density` grid at its
-    recorded steps. T as for `gibbs`; needs params lr and start, and no momentum (heavy-ball SGD is not
-    this SDE in t = lr * step).
-    """
-    from . import fokker_planck as fp
-
-    temperature = _double_well_temperature(run, "fokker-planck")
-    density = _density_1d(run, "fokker-planck")
-    lr = _lr(run)
-    start = run.params.get("start")
-    if isinstance(start, bool) or not isinstance(start, (int, float)):
-        raise ParameterError(f"theory fokker-planck needs the start point: {run.path.name} has no numeric "
-                             f"'start' parameter (got {start!r})")
-    if run.params.get("momentum", 0.0) != 0.0:
-        raise ParameterError(f"theory fokker-planck is for SGD without momentum; {run.path.name} has "
-                             f"momentum={run.params['momentum']}")
-    edges = _edges(density)
-    h = float(np.min(np.diff(edges))) / FP_CELLS_PER_BIN
-    lo = edges[0] - h * math.ceil((edges[0] - min(edges[0], start) + FP_PAD) / h)  # faces on the first edge
-    cells = math.ceil((max(edges[-1], start) + FP_PAD - lo) / h)
-    problem = fp.problem(loss=lambda x: _double_well(x[:, 0]), temperature=temperature, lo=lo, hi=lo + cells * h,
-                         cells=cells)
-    p0 = np.zeros(cells)  # the point mass in the cell [x_k, x_k + h) holding start, as np.histogram bins it
-    p0[int(np.floor((start - lo) / h + 1e-9))] = 1.0 / h
-    _increasing(density.step.astype(float), "density steps")
-    out = problem.evolve(p0, density.step * lr, dt=lr)
-    if out.status != "complete":
-        raise ParameterError(f"theory fokker-planck: {out.message}")
-    probs = np.array([problem.bin_probabilities(p, edges) for p in out.density])
-    return {"density": (out.times, probs / np.diff(edges))}
-
-
-_MODES = re.compile(r"modes_depth([0-9]+)")
-
-
-def deep_linear(run: Run) -> Prediction:
-    """Saxe mode strengths of deep linear networks: `modes_depth<N>` over time, for saxe-modes runs.
-
-    u_k(t) solving du/dt = N u^(2-2/N) (s_k - u) (Saxe, McClelland & Ganguli 2014, eq. 6 for N = 2 and sec. 3
-    for deeper nets; `linear_theory.saxe_mode`) at t = lr * step: gradient flow on N balanced factors with
-    whitened inputs, one column per singular mode. s_k from params singular_values or the run's
-    /theory/singular_values; u0 from params u0 when the start is decoupled (init "decoupled" or absent), else
-    each mode's |u_k| at the first record (what saxe-modes does for a Gaussian start; approximate). Needs lr
-    and elements modes_depth<N>, or `modes` with a depth parameter.
-    """
-    from . import linear_theory as lt
-
-    observables, params = run.names("observables"), run.params
-    depths = {q: int(m.group(1)) for q in observables if (m := _MODES.fullmatch(q))}
-    if "modes" in observables and "depth" in params:
-        depths["modes"] = params["depth"]
-    if not depths:
-        raise ParameterError(f"theory deep-linear needs mode strengths: elements modes_depth<N> or modes with a "
-                             f"'depth' parameter; {run.path.name} has: {', '.join(observables) or 'nothing'}")
-    if "singular_values" in params:
-        s = np.asarray(params["singular_values"], float).ravel()
-    elif "singular_values" in run.names("theory"):
-        s = np.asarray(run.theory("singular_values").value, float).ravel()
-    else:
-        raise ParameterError(f"theory deep-linear needs the singular values of Sigma_yx: {run.path.name} has no "
-                             f"'singular_values' parameter and no /theory/singular_values")
-    decoupled = params.get("init", "decoupled") == "decoupled"
-    if decoupled and "u0" not in params:
-        raise ParameterError(f"theory deep-linear needs the initial mode strength: {run.path.name} has no 'u0' "
-                             f"parameter")
-    lr = _lr(run)
-    out: Prediction = {}
-    for q, depth in depths.items():
-        el = run.element(q)
-        if el.value.shape[1:] != s.shape or isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise ParameterError(f"theory deep-linear, {q}: needs one column per singular value ({len(s)}) and an "
-                                 f"integer depth >= 1; got values of shape {el.value.shape[1:]}, depth {depth!r}")
-        u0 = np.full(len(s), float(params["u0"])) if decoupled else np.clip(np.abs(el.value[0]), 1e-12, s / 2)
-        t = lr * el.step.astype(float)
-        try:
-            out[q] = (t, np.stack([lt.saxe_mode(t, sk, uk, depth) for sk, uk in zip(s, u0)], axis=1))
-        except ParameterError as e:
-            raise ParameterError(f"theory deep-linear, {q}: {e}") from None
-    return out
-
-
-def stored(run: Run) -> Prediction:
-    """The run's own stored predictions: each /theory/<q> named like an observable <q>, for any run.
-
-    A prediction in element form (step, time, value) is compared over its time column (t = lr * step in the
-    sgdsim scenarios), a plain dataset of the observable's value shape as stationary; other shapes are left
-    out. What the prediction is and where it comes from is in its attributes (source, equation).
-    """
-    observables = run.names("observables")
-    out: Prediction = {}
-    for q in run.names("theory"):
-        if q in observables:
-            th = run.theory(q)
-            shape = run.h5["observables"][q]["value"].shape[1:]
-            if (th.value.shape[1:] if th.time is not None else th.value.shape) == shape:
-                out[q] = (th.time, th.value)
-    return out
-
-
-THEORIES: dict[str, Callable[[Run], Prediction]] = {"gibbs": gibbs, "fokker-planck": fokker_planck,
-                                                    "deep-linear": deep_linear, "stored": stored}
-
-
-def theory_help() -> str:
-    """The registered theories, each with the first line of its docstring (for ``sgdsim compare --help``)."""
-    return "; ".join(f"{name} ({(fn.__doc__ or '').strip().splitlines()[0].rstrip('.')})"
-                     for name, fn in THEORIES.items())
-
-
-# --------------------------------------------------------------------------------------------- numerics
-
-
-def interpolate(t_ref: np.ndarray, v_ref: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Piecewise-linear interpolation of rows v_ref (n, ...) given at strictly increasing t_ref onto t, which
-    must lie in [t_ref[0], t_ref[-1]]; exact (bit for bit) at the nodes t_ref."""
-    v_ref = np.asarray(v_ref, dtype=float)
-    t = np.asarray(t, dtype=float)
-    if len(t_ref) == 1:
-        return np.repeat(v_ref[:1], len(t), axis=0)
-    i = np.clip(np.searchsorted(t_ref, t, side="right") - 1, 0, len(t_ref) - 2)
-    w = ((t - t_ref[i]) / (t_ref[i + 1] - t_ref[i])).reshape(-1, *([1] * (v_ref.ndim - 1)))
-    return v_ref[i] * (1.0 - w) + v_ref[i + 1] * w
-
-
-def discrepancy(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """Max and RMS absolute and relative errors of measured a against reference b (see the module docstring)."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    with np.errstate(invalid="ignore", over="ignore"):
-        err = np.abs(a - b)
-        scale = np.maximum(np.abs(b), REL_FLOOR * np.max(np.abs(b)))
-        rel = np.divide(err, scale, out=np.where(err == 0, 0.0, np.inf), where=scale > 0)
-        return {"max_abs_error": float(np.max(err)), "rms_abs_error": float(np.sqrt(np.mean(err ** 2))),
-                "max_rel_error": float(np.max(rel)), "rms_rel_error": float(np.sqrt(np.mean(rel ** 2)))}
-
-
-def _cell_widths(el: Element) -> np.ndarray:
-    """Width (area, volume) of each grid cell of a density element: from its ``edges`` attribute for a 1-D
-    grid, else from its coordinates (cells bounded by the midpoints between grid points); 1 along an axis
-    without a coordinate."""
-    shape = el.value.shape[1:]
-    if "edges" in el.attrs and len(shape) == 1:
-        return np.diff(_edges(el))
-    widths = np.ones(shape)
-    for axis, (name, c) in enumerate(el.coords.items()):
-        c = np.asarray(c, dtype=float)
-        if name.startswith("dim") or len(c) < 2:
-            continue
-        mid = (c[1:] + c[:-1]) / 2
-        w = np.abs(np.diff(np.concatenate([[2 * c[0] - mid[0]], mid, [2 * c[-1] - mid[-1]]])))
-        widths = widths * w.reshape([-1 if k == axis else 1 for k in range(len(shape))])
-    return widths
-
-
-def _edges(el: Element) -> np.ndarray:
-    if "edges" in el.attrs:
-        edges = np.asarray(el.attrs["edges"], dtype=float)
-        if edges.shape == (el.value.shape[1] + 1,):
-            return edges
-    x = np.asarray(next(iter(el.coords.values()), np.arange(el.value.shape[1])), dtype=float)
-    if len(x) < 2:
-        raise ParameterError("a density grid needs at least 2 cells")
-    mid = (x[1:] + x[:-1]) / 2
-    return np.concatenate([[2 * x[0] - mid[0]], mid, [2 * x[-1] - mid[-1]]])
-
-
-def density_metrics(a: np.ndarray, b: np.ndarray, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """L1 and KL(p || q) at each time between measured densities a (n, *grid) and reference b, masses
-    value * width (see the module docstring); KL is NaN at a time where a mass sums to 0."""
-    p = (np.asarray(a, float) * widths).reshape(len(a), -1)
-    q = (np.asarray(b, float) * widths).reshape(len(b), -1)
-    l1 = np.abs(p - q).sum(axis=1)
-    kl = np.full(len(p), np.nan)
-    for k, (pk, qk) in enumerate(zip(p, q)):
-        sp, sq = pk.sum(), qk.sum()
-        if sp > 0 and sq > 0:
-            kl[k] = _theory.kl_divergence(pk / sp, qk / sq)
-    return l1, kl
-
 
 # --------------------------------------------------------------------------------------------- comparison
 
@@ -357,20 +118,7 @@ def _axis(run: Run, el: Element, mode: str) -> np.ndarray:
         return el.time.astype(float)
     if mode == "step":
         return el.step.astype(float)
-    return _lr(run) * el.step.astype(float)
-
-
-def _lr(run: Run) -> float:
-    lr = run.params.get("lr")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
-        raise ParameterError(f"{run.path.name}: needs a positive 'lr' parameter to align t = lr * step "
-                             f"(has {lr!r}); use --time time or --time step")
-    return float(lr)
-
-
-def _increasing(t: np.ndarray, what: str) -> None:
-    if len(t) == 0 or np.any(np.diff(t) <= 0) or not np.all(np.isfinite(t)):
-        raise ParameterError(f"{what}: times must be finite and strictly increasing (and not empty)")
+    return lr_of(run) * el.step.astype(float)
 
 
 def _is_density(el: Element) -> bool:
@@ -392,7 +140,7 @@ def _one(name: str, el: Element, t: np.ndarray, ref_t: np.ndarray | None, ref_v:
         inside = np.ones(len(t), dtype=bool)
         reference = np.repeat(np.asarray(ref_v, float)[None], len(t), axis=0)
     else:
-        _increasing(ref_t, f"{name} (reference)")
+        check_increasing(ref_t, f"{name} (reference)")
         slack = OVERLAP_SLACK * max(abs(ref_t[0]), abs(ref_t[-1]))
         inside = (t >= ref_t[0] - slack) & (t <= ref_t[-1] + slack)
         if not inside.any():
@@ -404,7 +152,7 @@ def _one(name: str, el: Element, t: np.ndarray, ref_t: np.ndarray | None, ref_v:
     l1 = kl = None
     if _is_density(el):
         try:
-            l1, kl = density_metrics(measured, reference, _cell_widths(el))
+            l1, kl = density_metrics(measured, reference, cell_widths(el))
         except ParameterError as e:
             raise ParameterError(f"{name}: {e}") from None
         metrics |= {"l1_final": float(l1[-1]), "kl_final": float(kl[-1]),
@@ -452,7 +200,7 @@ def compare(run: str | os.PathLike, *, against: str | os.PathLike | None = None,
             prediction = THEORIES[theory](r)
             names = _select(available, [q for q in prediction if q in available], quantities, f"theory {theory}")
             timed = any(t is not None for t, _ in prediction.values())
-            lr = _lr(r) if time == "step" and timed else 1.0   # theory times are t = lr * step
+            lr = lr_of(r) if time == "step" and timed else 1.0   # theory times are t = lr * step
             results = []
             for q in names:
                 t_ref, v_ref = prediction[q]
