@@ -35,10 +35,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .errors import ParameterError, RunFileError
 from .compare_metrics import (REL_FLOOR, cell_widths, check_increasing, density_metrics, discrepancy,
                               interpolate, lr_of)
 from .compare_theories import THEORIES, theory_help
+from .errors import ParameterError, RunFileError
 from .runread import Element, Run, open_run
 
 __all__ = ["THEORIES", "TIME_AXES", "REL_FLOOR", "Comparison", "QuantityComparison", "compare", "interpolate",
