@@ -5,21 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import h5py
 import numpy as np
 import pytest
+from cli_helpers import CLI, sgdsim_cli
 
 import sgdsim
 
-CLI = [sys.executable, "-m", "sgdsim.cli"]
 SMALL = ["--preset", "small"]
-
-
-def sgdsim_cli(*args, cwd=None, timeout=180):
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
 def assert_one_line_error(result, *fragments):

@@ -5,12 +5,11 @@ the /comparison metrics replaced by a new compare, and every error path (one lin
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import h5py
 import numpy as np
 import pytest
+from cli_helpers import sgdsim_cli
 
 import sgdsim
 from sgdsim.cli import main
@@ -370,8 +369,7 @@ def test_bad_input_is_one_line_and_exit_2(runs, args, fragments, capsys):
 
 def test_compare_through_the_real_command(tmp_path):
     run = run_with(tmp_path / "a.h5", np.linspace(0, 1, 11))
-    ok = subprocess.run([sys.executable, "-m", "sgdsim.cli", "compare", str(run), "--against", str(run), "--quantity",
-                         "loss", "--out", str(tmp_path / "fig.png")], capture_output=True, text=True, timeout=120)
+    ok = sgdsim_cli("compare", run, "--against", run, "--quantity", "loss", "--out", tmp_path / "fig.png")
     assert ok.returncode == 0, ok.stderr
     assert "loss" in ok.stdout and f"figure: {tmp_path / 'fig.png'}" in ok.stdout and (tmp_path / "fig.png").exists()
 
@@ -386,8 +384,7 @@ def test_gibbs_theory_matches_the_double_well_scenarios_own_numbers(tmp_path):
     """A second method: on a real double-well run, compare --theory gibbs recomputes the Gibbs density the
     scenario stored (/theory/gibbs) and the scenario's own KL(histogram || Gibbs) at the last time."""
     out = tmp_path / "dw.h5"
-    ran = subprocess.run([sys.executable, "-m", "sgdsim.cli", "run", "double-well", "--preset", "small", "--seed", "3",
-                          "--out", str(out), "--no-plot", "--quiet"], capture_output=True, text=True, timeout=300)
+    ran = sgdsim_cli("run", "double-well", "--preset", "small", "--seed", 3, "--out", out, "--no-plot", "--quiet")
     assert ran.returncode == 0, ran.stderr
     with sgdsim.open(out) as r:
         prediction = THEORIES["gibbs"](r)["density"]

@@ -2,22 +2,16 @@
 p = 2; every curve has its end-to-end-ODE theory beside it), and the bad-parameter paths (one line, exit 2)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from cli_helpers import run_scenario
 
 import sgdsim
 from sgdsim.cli import main
 
 
 def test_small_preset_shows_acceleration_only_for_p4(tmp_path):
-    out = tmp_path / "acc.h5"
-    result = subprocess.run([sys.executable, "-m", "sgdsim.cli", "run", "deep-linear-acceleration", "--preset",
-                             "small", "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr
-    assert out.with_suffix(".png").exists()
+    out = run_scenario("deep-linear-acceleration", tmp_path / "acc.h5")
     with sgdsim.open(out) as run:
         comp = run.comparison
         assert run.status == "complete"

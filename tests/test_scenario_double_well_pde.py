@@ -3,15 +3,12 @@ negligible) the particle histogram is a sample of the PDE density at every recor
 within 5 of its standard deviations), while a PDE at a 15% wrong temperature is rejected by far."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
+from cli_helpers import sgdsim_cli
 
 import sgdsim
 from sgdsim import fokker_planck
 
-CLI = [sys.executable, "-m", "sgdsim.cli"]
 # T = lr spread^2 / (2B) = 0.002 * 500 / 4 = 0.25, as in the default run, at a 10x smaller lr
 SMALL_LR = ["lr=0.002", "spread=22.3607", "particles=4000", "steps=4000", "record_every=1000"]
 
@@ -28,8 +25,7 @@ def chi_square(counts, q):
 
 def test_particles_match_their_pde_within_sampling_error(tmp_path):
     out = tmp_path / "dw.h5"
-    result = subprocess.run([*CLI, "run", "double-well", "--preset", "small", "--set", *SMALL_LR, "--out", out],
-                            capture_output=True, text=True, timeout=300)
+    result = sgdsim_cli("run", "double-well", "--preset", "small", "--set", *SMALL_LR, "--out", out)
     assert result.returncode == 0, result.stderr
     assert "Fokker–Planck PDE beside the particles" in result.stdout and out.with_suffix(".png").exists()
     with sgdsim.open(out) as run:

@@ -3,10 +3,8 @@ Marchenko–Pastur curves at every time, the measured minimum of the test error 
 the peak at alpha = 1), a user data pool, and the stability check (one line, exit 2)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
+from cli_helpers import run_scenario
 
 import sgdsim
 from sgdsim.cli import main
@@ -14,10 +12,7 @@ from sgdsim.datasets import save_xy
 
 
 def test_small_preset_matches_theory_and_peaks_at_ratio_one(tmp_path):
-    out = tmp_path / "gen.h5"
-    result = subprocess.run([sys.executable, "-m", "sgdsim.cli", "run", "generalization-dynamics", "--preset",
-                             "small", "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr
+    out = run_scenario("generalization-dynamics", tmp_path / "gen.h5")
     with sgdsim.open(out) as run:
         comp = run.comparison
         for tag in ("a0.5", "a1", "a2"):

@@ -3,22 +3,17 @@ equation within 5 standard errors at every temperature, the PDE with the exact 1
 1%, and the Arrhenius slope of the particles with the exact one; bad parameters are one line with exit 2."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from cli_helpers import sgdsim_cli
 
 import sgdsim
 from sgdsim.cli import main
 
-CLI = [sys.executable, "-m", "sgdsim.cli"]
-
 
 def test_small_preset_particles_pde_exact_and_kramers_agree(tmp_path):
     out = tmp_path / "k.h5"
-    result = subprocess.run([*CLI, "run", "kramers", "--preset", "small", "--out", out], capture_output=True,
-                            text=True, timeout=300)
+    result = sgdsim_cli("run", "kramers", "--preset", "small", "--out", out)
     assert result.returncode == 0, result.stderr
     assert "Arrhenius slope" in result.stdout and out.with_suffix(".png").exists()
     with sgdsim.open(out) as run:

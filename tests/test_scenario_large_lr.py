@@ -3,24 +3,16 @@ small learning rate (Li, Wei & Ma 2019), with a margin; the data have the stated
 one-line error with exit code 2."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
+from cli_helpers import run_scenario
 
 import sgdsim
 from sgdsim.cli import main
 from sgdsim.scenarios import large_lr
 
-CLI = [sys.executable, "-m", "sgdsim.cli"]
-
 
 def test_small_preset_large_then_decay_learns_the_q_pattern(tmp_path):
-    out = tmp_path / "llr.h5"
-    result = subprocess.run([*CLI, "run", "large-lr", "--preset", "small", "--out", str(out), "--quiet"],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert out.with_suffix(".png").exists()
+    out = run_scenario("large-lr", tmp_path / "llr.h5")
     with sgdsim.open(out) as run:
         assert run.status == "complete"
         comp = run.comparison

@@ -4,23 +4,15 @@ particles) match their predictions within 5 SE and are many SE away from zero (t
 the ring's PDE steady state is exp(-Phi/T)/Z with circulation q T."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
+from cli_helpers import run_scenario
 
 import sgdsim
 from sgdsim.cli import main
 
-CLI = [sys.executable, "-m", "sgdsim.cli"]
-
 
 def test_small_preset_currents_and_covariances(tmp_path):
-    out = tmp_path / "lc.h5"
-    result = subprocess.run([*CLI, "run", "limit-cycle", "--preset", "small", "--out", out], capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert out.with_suffix(".png").exists()
+    out = run_scenario("limit-cycle", tmp_path / "lc.h5")
     with sgdsim.open(out) as run:
         c = run.comparison
         assert c["ou_commutator_norm"] > 0.5

@@ -3,24 +3,16 @@ straight-line barrier (Draxler et al. 2018); the arc-length reparametrization is
 number of images exits 2."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
+from cli_helpers import run_scenario
 
 import sgdsim
 from sgdsim.cli import main
 from sgdsim.scenarios import mode_connectivity as MC
 
-CLI = [sys.executable, "-m", "sgdsim.cli"]
-
 
 def test_small_preset_optimized_path_has_almost_no_barrier(tmp_path):
-    out = tmp_path / "mc.h5"
-    result = subprocess.run([*CLI, "run", "mode-connectivity", "--preset", "small", "--out", str(out), "--quiet"],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert out.with_suffix(".png").exists()
+    out = run_scenario("mode-connectivity", tmp_path / "mc.h5")
     with sgdsim.open(out) as run:
         comp = run.comparison
         assert comp["barrier_linear"] > 0.02

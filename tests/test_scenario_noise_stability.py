@@ -3,25 +3,17 @@ layers (and not at initialization), training raises the layer cushion, and the o
 E|W eta|^2/|z|^2 = eps^2/(n mu^2) holds within 5 standard errors; bad depth exits 2."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
+from cli_helpers import run_scenario
 
 import sgdsim
 from sgdsim.cli import main
 from sgdsim.networks import Architecture, init_params
 from sgdsim.scenarios import noise_stability as S
 
-CLI = [sys.executable, "-m", "sgdsim.cli"]
-
 
 def test_small_preset_noise_attenuates_in_the_trained_network(tmp_path):
-    out = tmp_path / "ns.h5"
-    result = subprocess.run([*CLI, "run", "noise-stability", "--preset", "small", "--out", str(out), "--quiet"],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert out.with_suffix(".png").exists()
+    out = run_scenario("noise-stability", tmp_path / "ns.h5")
     with sgdsim.open(out) as run:
         comp = run.comparison
         eps = comp["eps"]

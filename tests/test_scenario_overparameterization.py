@@ -3,26 +3,18 @@ network fits random labels far better than the narrowest, and the stored NTK-lin
 measured loss; the NTK of the two-layer net equals J J^T from the kernel's gradients; bad widths exit 2."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from cli_helpers import run_scenario
 
 import sgdsim
 from sgdsim.cli import main
 from sgdsim.networks import Architecture, Loss, init_params, net_for, teacher_classification
 from sgdsim.scenarios import overparameterization as O
 
-CLI = [sys.executable, "-m", "sgdsim.cli"]
-
 
 def test_small_preset_wider_trains_faster_and_fits_random_labels(tmp_path):
-    out = tmp_path / "op.h5"
-    result = subprocess.run([*CLI, "run", "overparameterization", "--preset", "small", "--out", str(out), "--quiet"],
-                            capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert out.with_suffix(".png").exists()
+    out = run_scenario("overparameterization", tmp_path / "op.h5")
     with sgdsim.open(out) as run:
         comp = run.comparison
         widths = [int(h) for h in run.attrs["widths"]]

@@ -2,22 +2,16 @@
 t_max; run file holds trajectories, /theory and /comparison), and its bad-parameter paths (one line, exit 2)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from cli_helpers import run_scenario
 
 import sgdsim
 from sgdsim.cli import main
 
 
 def test_small_preset_follows_ck_and_stays_above_the_ground_state(tmp_path):
-    out = tmp_path / "d.h5"
-    result = subprocess.run([sys.executable, "-m", "sgdsim.cli", "run", "pspin-descent", "--preset", "small",
-                             "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr
-    assert out.with_suffix(".png").exists()
+    out = run_scenario("pspin-descent", tmp_path / "d.h5")
     with sgdsim.open(out) as run:
         assert run.status == "complete"
         comp = run.comparison

@@ -3,21 +3,15 @@ the shifted semicircle, energies between the ground state and just above the thr
 p u), and a bad parameter (one line, exit 2)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
+from cli_helpers import run_scenario
 
 import sgdsim
 from sgdsim.cli import main
 
 
 def test_small_preset_minima_and_semicircle(tmp_path):
-    out = tmp_path / "l.h5"
-    result = subprocess.run([sys.executable, "-m", "sgdsim.cli", "run", "pspin-landscape", "--preset", "small",
-                             "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr
-    assert out.with_suffix(".png").exists()
+    out = run_scenario("pspin-landscape", tmp_path / "l.h5")
     with sgdsim.open(out) as run:
         assert run.status == "complete"
         comp = run.comparison

@@ -3,22 +3,14 @@ escape step matches the exact theory within 4 standard errors at every d), the b
 theory pieces the scenario builds from the library's functions."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from cli_helpers import sgdsim_cli
 
 import sgdsim
 from sgdsim import theory
 from sgdsim.cli import main
 from sgdsim.scenarios import saddle_escape as se
-
-CLI = [sys.executable, "-m", "sgdsim.cli"]
-
-
-def sgdsim_cli(*args, timeout=120):
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

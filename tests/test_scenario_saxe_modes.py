@@ -2,20 +2,15 @@
 learning times within 3%, stronger modes first), and a too-large u0 (one line, exit 2)."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
+from cli_helpers import run_scenario
 
 import sgdsim
 from sgdsim.cli import main
 
 
 def test_small_preset_follows_the_sigmoids(tmp_path):
-    out = tmp_path / "saxe.h5"
-    result = subprocess.run([sys.executable, "-m", "sgdsim.cli", "run", "saxe-modes", "--preset", "small",
-                             "--out", str(out), "--quiet"], capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr
+    out = run_scenario("saxe-modes", tmp_path / "saxe.h5")
     with sgdsim.open(out) as run:
         comp = run.comparison
         s = run.theory("singular_values").value

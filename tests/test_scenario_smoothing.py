@@ -5,23 +5,15 @@ escape from a sharp minimum goes from never to always as the noise grows, for SG
 (Fokker–Planck with absorbing walls). An unstable learning rate is one line with exit 2."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
+from cli_helpers import run_scenario
 
 import sgdsim
 from sgdsim.cli import main
 
-CLI = [sys.executable, "-m", "sgdsim.cli"]
-
 
 def test_small_preset_sgd_follows_gd_on_the_smoothed_loss(tmp_path):
-    out = tmp_path / "sm.h5"
-    result = subprocess.run([*CLI, "run", "smoothing", "--preset", "small", "--out", out], capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert out.with_suffix(".png").exists()
+    out = run_scenario("smoothing", tmp_path / "sm.h5")
     with sgdsim.open(out) as run:
         c = run.comparison
         noises = run.element("sgd_mean_y").coords["noise"]

@@ -4,11 +4,10 @@ maps against the library's stationary covariance and against brute-force enumera
 from __future__ import annotations
 
 import itertools
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from cli_helpers import run_scenario
 
 import sgdsim
 from sgdsim import minibatch_moments as moments
@@ -18,18 +17,10 @@ from sgdsim.errors import ParameterError
 from sgdsim.scenario import parse_list
 from sgdsim.scenarios import temperature as T
 
-CLI = [sys.executable, "-m", "sgdsim.cli"]
-
-
-def sgdsim_cli(*args, cwd=None, timeout=120):
-    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout)
-
 
 def test_small_preset_matches_exact_theory_and_beats_continuous(tmp_path):
-    out = tmp_path / "tmp" / "x.h5"
-    result = sgdsim_cli("run", "temperature", "--preset", "small", "--out", out, "--quiet")
-    assert result.returncode == 0, result.stderr
-    assert out.exists() and out.with_suffix(".png").exists()
+    out = run_scenario("temperature", tmp_path / "tmp" / "x.h5")
+    assert out.exists()
     with sgdsim.open(out) as run:
         assert run.status == "complete" and run.scenario == "temperature"
         comp = run.comparison
