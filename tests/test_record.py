@@ -2,13 +2,9 @@
 lazily created elements, statuses, every error path, and a recording loop killed by SIGKILL."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from cli_helpers import kill_after_lines
 
 import sgdsim
 from sgdsim.cli import main
@@ -167,14 +163,7 @@ while True:
 
 def test_killed_recording_loop_leaves_a_readable_partial(tmp_path):
     path = tmp_path / "killed.h5"
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], stdout=subprocess.PIPE, text=True)
-    try:
-        logged = [int(proc.stdout.readline()) for _ in range(5)]
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        proc.stdout.close()
+    logged = kill_after_lines(_CHILD, path, lines=5)
     assert not path.exists()
     with sgdsim.open(path.with_name("killed.h5.partial")) as run:
         assert run.status == "running" and run.params == {"width": 8, "lr": 0.5}

@@ -8,6 +8,7 @@ import sys
 import h5py
 import numpy as np
 import pytest
+from cli_helpers import kill_after_lines
 
 import sgdsim
 from sgdsim.errors import RunFileError, SgdsimError
@@ -150,14 +151,7 @@ while True:
 
 def test_sigkill_leaves_readable_partial(tmp_path):
     path = tmp_path / "killed.h5"
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], stdout=subprocess.PIPE, text=True)
-    try:
-        flushed = [int(proc.stdout.readline()) for _ in range(3)]
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
-        proc.stdout.close()
+    flushed = kill_after_lines(_CHILD, path, lines=3)
     assert not path.exists()
     with open_run(path.with_name("killed.h5.partial")) as run:
         assert run.status == "running" and run.seed == 7
