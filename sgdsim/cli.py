@@ -1,4 +1,4 @@
-"""The `sgdsim` command: list, run, sweep, inspect, plot, compare.
+"""The `sgdsim` command: list, run, check, sweep, inspect, plot, compare.
 
 Exit codes: 0 success; 1 a run that diverged or failed; 2 bad input (unknown scenario or parameter, wrong
 type or range, missing or corrupt file), reported in one line without a traceback.
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import ParameterError, SgdsimError
+from .claims import all_met, table as claims_table
 from .runread import open_run
 from .scenario import broken_scenarios, figure_path, get_scenario, is_installed, scenarios
 
@@ -39,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="write the figure beside the run file (default)")
     run.add_argument("--no-plot", dest="plot", action="store_false", help="skip the figure")
     run.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    run.add_argument("--check", action="store_true",
+                     help="exit 1 unless every claim of the run meets its expectation (as `sgdsim check`)")
+    check = sub.add_parser("check", help="print the claims of run files with their verdicts; exit 0 when every "
+                                         "claim meets its expectation, 1 when one does not, 2 on bad input")
+    check.add_argument("paths", nargs="+", metavar="RUN")
+    check.add_argument("--quiet", action="store_true", help="print only the claims not met")
     inspect = sub.add_parser("inspect", help="describe a run file")
     inspect.add_argument("path")
     plot = sub.add_parser("plot", help="draw the figure of a run file, or of a sweep folder")
@@ -119,15 +126,53 @@ def _run(args) -> int:
     if args.plot:
         with open_run(out) as run:
             scenario.plot(run, figure_path(out))
+    with open_run(out) as run:
+        claims = run.claims
     if not args.quiet:
         for line in lines:
             print(line)
+        if claims:
+            print(claims_table(claims, "claims (theory vs measurement):"))
         print(f"run file: {out}" + (f"   figure: {figure_path(out)}" if args.plot else "")
               + f"   ({time.perf_counter() - started:.1f} s)")
     if status != "complete":
         print(f"sgdsim: run {status}: {message}", file=sys.stderr)
         return EXIT_RUN_FAILED
+    if args.check and not all_met(claims):
+        print(f"sgdsim: check: {_unmet(claims)}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     return EXIT_OK
+
+
+def _unmet(claims) -> str:
+    if not claims:
+        return "the run states no claims"
+    bad = [c for c in claims if not c.met]
+    return (f"{len(bad)} of {len(claims)} claims not met: "
+            + ", ".join(f"{c.name} ({c.verdict}, expected {c.expected})" for c in bad))
+
+
+def _check(args) -> int:
+    """Open every file first (a missing or corrupt one is bad input, exit 2), then print the tables."""
+    runs = {}
+    for path in args.paths:
+        with open_run(path) as run:
+            runs[path] = (run.scenario, run.status, run.claims)
+    worst = EXIT_OK
+    for path, (scenario, status, claims) in runs.items():
+        ok = all_met(claims)
+        if not ok:
+            worst = EXIT_RUN_FAILED
+        if args.quiet and ok:
+            continue
+        head = f"{path}: {scenario}, status {status}"
+        if not claims:
+            print(f"{head}: no claims")
+        elif args.quiet:
+            print(f"{head}: {_unmet(claims)}")
+        else:
+            print(claims_table(claims, head))
+    return worst
 
 
 def _plot(args) -> int:
@@ -186,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "compare":
             return _compare(args)
+        if args.command == "check":
+            return _check(args)
         if args.command == "sweep":
             return _sweep(args)
         return _plot(args)

@@ -185,6 +185,7 @@ class RunWriter:
         self._partial = self._path.with_name(self._path.name + ".partial")
         self.block_bytes = int(block_bytes)
         self._writers: list[_Buffered] = []
+        self._claims: list = []
         self._closed = False
         params_json = json.dumps(params, sort_keys=True, default=_json_default)
         self._path.parent.mkdir(parents=True, exist_ok=True)
@@ -290,6 +291,35 @@ class RunWriter:
         else:
             _attach_coords(g, g.create_dataset("value", data=value, **comp), coords, 0)
         _set_attrs(g, {"source": str(source), "equation": str(equation), **(attrs or {})})
+        self._stream()
+
+    def claims(self, *claims) -> None:
+        """Store claims (`sgdsim.claims.Claim`) under ``/claims``: one row per claim as 1-D columns along the
+        dimension ``claim`` (layout in `sgdsim.claims`); array claims keep their arrays under
+        ``/claims/arrays/<name>``. Calling again adds claims (names must stay unique)."""
+        from .claims import columns
+        self._define()
+        names = [c.name for c in self._claims + list(claims)]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"{self._path}: claim names must be unique, repeated: {', '.join(repeated)}")
+        self._claims += list(claims)
+        if "claims" in self._h5:
+            del self._h5["claims"]
+        g = self._h5.create_group("claims")
+        cols = columns(self._claims)
+        index = g.create_dataset("claim", data=np.arange(len(self._claims), dtype=np.int64))
+        index.make_scale("claim")
+        for key, col in cols.items():
+            ds = g.create_dataset(key, data=col, dtype=h5py.string_dtype() if col.dtype == object else col.dtype)
+            ds.dims[0].attach_scale(index)
+        for c in self._claims:
+            if c.size > 1:
+                arrays = g.require_group("arrays").create_group(c.name)
+                for what in ("measured", "predicted", "stderr"):
+                    value = getattr(c, what)
+                    if value is not None:
+                        arrays.create_dataset(what, data=np.asarray(value, dtype=np.float64))
         self._stream()
 
     def comparison(self, **metrics: Any) -> None:

@@ -117,6 +117,23 @@ class Run:
     def comparison(self) -> dict[str, Any]:
         return _attrs_dict(self.h5["comparison"]) if "comparison" in self.h5 else {}
 
+    @property
+    def claims(self) -> list:
+        """The claims stored under ``/claims`` (`sgdsim.claims.Claim`, verdicts recomputed from the stored
+        values); [] for a run that states none."""
+        from .claims import from_columns
+        g = self.h5.get("claims")
+        if not isinstance(g, h5py.Group) or "name" not in g:
+            return []
+        try:
+            cols = {k: g[k].asstr()[()] if h5py.check_string_dtype(g[k].dtype) else g[k][()]
+                    for k in g if isinstance(g[k], h5py.Dataset)}
+            arrays = {name: {k: a[k][()] for k in a} for name, a in g.get("arrays", {}).items()}
+            return from_columns(cols, arrays)
+        except Exception as e:
+            raise RunFileError(f"{self.path}: unreadable /claims ({type(e).__name__}: "
+                               f"{' '.join(str(e).split())})") from None
+
     def names(self, group: str) -> list[str]:
         """Names stored under a top-level group, e.g. ``names("observables")``; [] if absent."""
         g = self.h5.get(group)
