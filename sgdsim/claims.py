@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import ParameterError
+from .text import estimate, number
 
 __all__ = ["Claim", "TESTS", "EXPECTATIONS", "VERDICTS", "COLUMNS", "verdict", "table", "all_met"]
 
@@ -160,16 +161,6 @@ def deciding(claim: Claim) -> tuple[float, float, float]:
         float("nan"), se
 
 
-def _significant(value: float, stderr: float) -> str:
-    """value +- stderr with as many digits as the standard error shows (two significant digits of it)."""
-    if not np.isfinite(value):
-        return "n/a"
-    if not (np.isfinite(stderr) and stderr > 0):
-        return f"{value:.4g}"
-    digits = max(0, 1 - int(np.floor(np.log10(stderr))))
-    return f"{value:.{digits}f} +- {stderr:.{digits}f}"
-
-
 def _test_text(claim: Claim) -> str:
     k = f"{claim.tolerance:g}"
     return {"z": f"|z| <= {k}", "rel": f"rel <= {k}", "abs": f"abs <= {k}",
@@ -185,9 +176,9 @@ def table(claims, title: str | None = None) -> str:
     for c in claims:
         m, p, s = deciding(c)
         size = f" [{c.size}]" if c.size > 1 else ""
-        rows.append((c.name + size, _significant(m, s) if c.verdict != "undetermined" else "n/a",
-                     f"{p:.4g}" if np.isfinite(p) else "n/a", _test_text(c),
-                     f"{c.score:.3g}" if np.isfinite(c.score) else "n/a", c.verdict, c.expected,
+        rows.append((c.name + size, estimate(m, s) if c.verdict != "undetermined" else "n/a",
+                     number(p), _test_text(c),
+                     number(c.score, 3), c.verdict, c.expected,
                      "ok" if c.met else "NOT MET"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [title] if title else []
