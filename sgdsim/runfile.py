@@ -4,7 +4,9 @@ A run is written to ``<path>.partial`` and renamed to ``<path>`` on a clean ``cl
 buffered in memory and written in blocks at each flush. Blocks are streamed in HDF5's SWMR mode, whose
 ordered writes keep the file consistent on disk at every instant: a writer killed even in the middle of a
 flush leaves a file holding every block up to its last completed flush (seen in 60 of 60 random SIGKILLs;
-without SWMR about 1 in 16 left a corrupt chunk). Structure (new elements, attributes, theory) is written
+without SWMR about 1 in 16 left a corrupt chunk). Files are written in the HDF5 1.10 file format (`LIBVER`:
+the lowest bound SWMR allows, and the highest the HDF5 1.10 command-line tools and libraries read), so h5dump,
+h5ls and h5py or xarray built on HDF5 1.10 to 2.0 all open them. Structure (new elements, attributes, theory) is written
 outside SWMR, by reopening the file, which is brief. ``swmr=False`` (or SGDSIM_SWMR=0) turns streaming
 off for filesystems that do not keep write order (some network filesystems). Layout: DESIGN.md.
 """
@@ -27,6 +29,8 @@ __all__ = ["RunWriter", "ElementWriter", "EventWriter", "STATUSES"]
 STATUSES = ("complete", "diverged", "failed")
 _CHUNK_TARGET = 256 * 1024  # bytes per chunk; inside the 64 KiB - 1 MiB band for all but huge rows
 _COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
+LIBVER = ("v110", "v110")            # file-format bounds with SWMR: readable by HDF5 >= 1.10 (h5dump 1.10 included)
+LIBVER_NO_SWMR = ("earliest", "v110")
 
 
 def _json_default(obj: Any) -> Any:
@@ -189,7 +193,7 @@ class RunWriter:
         self._closed = False
         params_json = json.dumps(params, sort_keys=True, default=_json_default)
         self._path.parent.mkdir(parents=True, exist_ok=True)
-        self._h5 = h5py.File(self._partial, "w", libver="latest" if self._swmr else "earliest")
+        self._h5 = h5py.File(self._partial, "w", libver=LIBVER if self._swmr else LIBVER_NO_SWMR)
         try:
             h5md = self._h5.create_group("h5md")
             h5md.attrs["version"] = np.array([1, 1], dtype=np.int32)
@@ -229,7 +233,7 @@ class RunWriter:
         self._check_open()
         if self._streaming:
             self._h5.close()
-            self._h5 = h5py.File(self._partial, "r+", libver="latest")
+            self._h5 = h5py.File(self._partial, "r+", libver=LIBVER)
             self._streaming = False
         return self._h5
 

@@ -272,3 +272,48 @@ def test_every_element_reads_as_a_labelled_xarray_dataset(tmp_path):
             np.testing.assert_array_equal(ds["step"], [0, 1, 2])
             np.testing.assert_allclose(ds["time"], [0.0, 0.1, 0.2])
             assert float(ds["value"].isel(step=2).max()) == 2.0
+
+
+def _full_run(path):
+    """A run file using every part of the layout: elements with grids, particles, events, theory in both
+    forms, claims (scalar and array), comparison metrics, root attributes."""
+    from sgdsim.claims import Claim
+    grid = np.linspace(-1, 1, 4)
+    with RunWriter(path, scenario="tools", params={"lr": 0.1}, seed=1) as w:
+        dens = w.element("density", (4,), coords={"x": grid}, attrs={"kind": "density"})
+        cloud = w.element("cloud", (3, 2), group="particles")
+        esc = w.events("escape")
+        for step in range(3):
+            dens.append(step, 0.1 * step, np.full(4, step))
+            cloud.append(step, 0.1 * step, np.full((3, 2), step))
+            esc.append([step], [step], [0.1 * step])
+        w.theory("density", np.ones(4), source="s", equation="e", coords={"x": grid})
+        w.theory("loss", np.ones(3), source="s", equation="e", step=[0, 1, 2], time=[0, 0.1, 0.2])
+        w.claims(Claim("a", "a scalar", 1.0, 1.1, "z", 3.0, stderr=0.1),
+                 Claim("b", "an array", [1.0, 2.0], [1.0, 2.5], "rel", 0.5))
+        w.comparison(kl_final=0.01, method="histogram")
+        w.attrs(wall_seconds=1.5)
+
+
+@pytest.mark.parametrize("swmr", [True, False])
+def test_run_files_open_in_the_hdf5_1_10_command_line_tools(tmp_path, swmr, monkeypatch):
+    """Issue 13.1: files written with libver="latest" by HDF5 2.0 made h5dump 1.10 fail with an internal
+    error and h5ls print *ERROR* for every dataset. The system's hdf5-tools (installed by .ci/run) must read
+    every object, with and without SWMR streaming, also after `sgdsim compare` has written into the file."""
+    import shutil
+    if not (shutil.which("h5dump") and shutil.which("h5ls")):
+        pytest.skip("hdf5-tools not installed (.ci/run installs them)")
+    monkeypatch.setenv("SGDSIM_SWMR", "1" if swmr else "0")
+    path = tmp_path / "tools.h5"
+    _full_run(path)
+    dump = subprocess.run(["h5dump", "-H", str(path)], capture_output=True, text=True, timeout=60)
+    assert dump.returncode == 0 and "ERROR" not in dump.stdout + dump.stderr, dump.stderr
+    for name in ("observables/density/value", "particles/cloud/position/value", "events/escape/step",
+                 "theory/loss/value", "claims/name", "claims/arrays/b/measured"):
+        assert name.split("/")[-1] in dump.stdout
+    listing = subprocess.run(["h5ls", "-r", str(path)], capture_output=True, text=True, timeout=60)
+    assert listing.returncode == 0 and "ERROR" not in listing.stdout + listing.stderr, listing.stdout
+    assert "/claims/arrays/b/measured" in listing.stdout and "/observables/density/value" in listing.stdout
+    data = subprocess.run(["h5dump", "-A", "0", "-d", "/observables/density/value", str(path)],
+                          capture_output=True, text=True, timeout=60)
+    assert data.returncode == 0 and "(2,0): 2, 2, 2, 2" in data.stdout, data.stdout
