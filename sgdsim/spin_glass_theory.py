@@ -89,6 +89,28 @@ def dynamical_temperature(xi: Xi) -> float:
     return float(math.sqrt(max(f[k], -res.fun)))
 
 
+def static_temperature(xi: Xi) -> float:
+    """T_s, the static (Kauzmann) transition of a pure spherical p-spin (p >= 3; one-step replica symmetry
+    breaking is exact there, Crisanti & Sommers 1992, Z. Phys. B 87, 341). The 1RSB free energy with
+    q_0 = 0, q_1 = q and breaking parameter m, for covariance N xi (up to a constant),
+        2 beta f(q, m) = -beta^2 [xi(1) + (m - 1) xi(q)] - (m - 1)/m ln(1 - q) - (1/m) ln(1 - q + m q),
+    equals the paramagnet's (-beta^2 xi(1), energy -xi(1)/T) at m = 1; T_s is where a solution with m = 1
+    and q > 0 appears, d(2 beta f)/dm = 0 and d^2(2 beta f)/dm dq = 0 at m = 1:
+        beta^2 xi(q) = -ln(1 - q) - q,     beta^2 xi'(q) = q / (1 - q).
+    Eliminating beta: q xi(q) = xi'(q) (1 - q) (-ln(1 - q) - q), one root in (0, 1) (for pure p the
+    difference is ~ (1 - p/2) q^(p+1) < 0 near 0 and xi(1) > 0 at 1). In this module's convention
+    (xi = q^p) p = 3 gives T_s = 0.8288; Crisanti-Sommers' xi = q^p / 2 divides it by sqrt(2): 0.5861
+    (`convert_temperature`), below T_d = sqrt(3/8) = 0.6124 (`dynamical_temperature`)."""
+    if len(xi.ps) != 1 or xi.ps[0] < 3:
+        raise ParameterError(f"the static temperature is for a pure p-spin with p >= 3, got xi with p = {xi.ps}")
+
+    def gap(q):
+        return q * float(xi(q)) - float(xi.d1(q)) * (1 - q) * (-math.log1p(-q) - q)
+
+    q = optimize.brentq(gap, 1e-6, 1 - 1e-12, xtol=1e-15)
+    return float(math.sqrt(float(xi.d1(q)) * (1 - q) / q))
+
+
 def semicircle_density(x, center: float, radius: float):
     """Wigner semicircle on [center - radius, center + radius]."""
     y = (np.asarray(x, float) - center) / radius

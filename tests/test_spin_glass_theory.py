@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from scipy import integrate
+from scipy import integrate, optimize
 
 from sgdsim import spin_glass_theory as th
 from sgdsim.errors import ParameterError
@@ -66,3 +66,45 @@ def test_semicircle_is_normalized_with_the_stated_radius():
     rho = th.semicircle_density(x, -2.0, r)
     assert np.trapezoid(rho, x) == pytest.approx(1, abs=1e-5)
     assert np.trapezoid(rho * (x + 2) ** 2, x) == pytest.approx(r ** 2 / 4, rel=1e-4)
+
+
+def _one_step_2beta_f(T, q, m, p):
+    """2 beta f of the 1RSB ansatz (q_0 = 0, q_1 = q, breaking parameter m) for xi = q^p, written out here
+    independently of the library: -beta^2 [1 + (m-1) q^p] - (m-1)/m ln(1-q) - (1/m) ln(1 - q + m q)."""
+    b2 = 1.0 / T ** 2
+    return -b2 * (1 + (m - 1) * q ** p) - (m - 1) / m * math.log(1 - q) - math.log(1 - q + m * q) / m
+
+
+@pytest.mark.parametrize("p", [3, 4, 5])
+def test_static_temperature_is_where_the_one_step_solution_with_m_1_appears(p):
+    """Root-find (T, q) of the 1RSB stationarity conditions d_m (2 beta f) = 0 and d_q d_m (2 beta f) = 0 at
+    m = 1, derivatives by central finite differences of the free energy itself (not of the reduced equation)."""
+    eps = 1e-4
+
+    def dm(T, q):
+        return (_one_step_2beta_f(T, q, 1 + eps, p) - _one_step_2beta_f(T, q, 1 - eps, p)) / (2 * eps)
+
+    def conditions(x):          # T = e^x0 > 0, 0 < q = 1 / (1 + e^-x1) < 1
+        T, q = math.exp(x[0]), 1 / (1 + math.exp(-x[1]))
+        return [T * T * dm(T, q), T * T * (dm(T, q + eps) - dm(T, q - eps)) / (2 * eps)]
+
+    x = optimize.fsolve(conditions, [math.log(0.7), math.log(p - 1)], xtol=1e-9)   # q = 1 - 1/p to start
+    T_fd, q_fd = math.exp(x[0]), 1 / (1 + math.exp(-x[1]))
+    assert 0 < q_fd < 1
+    xi = th.Xi.mixture({p: 1.0})
+    T_s = th.static_temperature(xi)
+    assert T_s == pytest.approx(T_fd, rel=1e-6)
+    assert T_s < th.dynamical_temperature(xi)
+    # at the root the 1RSB free energy equals the paramagnet's (m = 1 or q = 0: -beta^2)
+    assert _one_step_2beta_f(T_fd, q_fd, 1.0, p) == pytest.approx(-1 / T_fd ** 2, rel=1e-12)
+
+
+def test_static_temperature_against_crisanti_sommers_and_its_refusals():
+    # Crisanti & Sommers 1992 (p = 3, their xi = q^3 / 2): T_s = 0.586, T_d = sqrt(3/8) = 0.612
+    xi = th.Xi.mixture({3: 1.0})
+    assert th.convert_temperature(th.static_temperature(xi)) == pytest.approx(0.586, abs=5e-4)
+    # xi = c q^p: temperatures scale with sqrt(c)
+    assert th.static_temperature(th.Xi.mixture({3: 2.0})) == pytest.approx(2 * th.static_temperature(xi))
+    for bad in ({2: 1.0}, {2: 0.5, 3: 1.0}):
+        with pytest.raises(ParameterError, match="pure p-spin with p >= 3"):
+            th.static_temperature(th.Xi.mixture(bad))
