@@ -43,5 +43,11 @@ setup(
             "smoothing = sgdsim.scenarios.smoothing:SCENARIO",
             "temperature = sgdsim.scenarios.temperature:SCENARIO",
         ],
+        "sgdsim.theories": [
+            "deep-linear = sgdsim.scenarios.saxe_modes_theories:DEEP_LINEAR",
+            "fokker-planck = sgdsim.scenarios.double_well_theories:FOKKER_PLANCK",
+            "gibbs = sgdsim.scenarios.double_well_theories:GIBBS",
+            "stored = sgdsim.compare_theories:STORED",
+        ],
     },
 )

@@ -11,7 +11,7 @@ from .dynamics import SGD, GradientDescent, Langevin, PerturbedGD, Schedule  # n
 from .errors import ParameterError, RunFileError, SgdsimError  # noqa: E402
 from .landscapes import (DoubleWell, Quadratic, Regression, SharpWide, StrictSaddle, Tilted,  # noqa: E402
                          finite_sum_double_well)
-from .compare import THEORIES, Comparison, compare  # noqa: E402
+from .compare import Comparison, compare, theories  # noqa: E402
 from .record import Recording, import_npz, record  # noqa: E402
 from .runfile import RunWriter  # noqa: E402
 from .runread import open_run as open  # noqa: E402,A001
@@ -21,4 +21,4 @@ from .solvers import Target  # noqa: E402
 __all__ = ["SGD", "GradientDescent", "Langevin", "PerturbedGD", "Schedule", "ParameterError", "RunFileError",
            "SgdsimError", "DoubleWell", "Quadratic", "Regression", "SharpWide", "StrictSaddle", "Tilted",
            "finite_sum_double_well", "RunWriter", "open", "Outcome", "Recorder", "simulate", "Target"]
-__all__ += ["record", "Recording", "import_npz", "compare", "Comparison", "THEORIES"]
+__all__ += ["record", "Recording", "import_npz", "compare", "Comparison", "theories"]

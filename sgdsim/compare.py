@@ -37,11 +37,11 @@ import numpy as np
 
 from .compare_metrics import (REL_FLOOR, cell_widths, check_increasing, density_metrics, discrepancy,
                               interpolate, lr_of)
-from .compare_theories import THEORIES, theory_help
+from .compare_theories import get_theory, theories, theory_help
 from .errors import ParameterError, RunFileError
 from .runread import Element, Run, open_run
 
-__all__ = ["THEORIES", "TIME_AXES", "REL_FLOOR", "Comparison", "QuantityComparison", "compare", "interpolate",
+__all__ = ["theories", "TIME_AXES", "REL_FLOOR", "Comparison", "QuantityComparison", "compare", "interpolate",
            "discrepancy", "density_metrics", "compare_path", "theory_help"]
 
 TIME_AXES = ("time", "lr", "step")
@@ -177,7 +177,7 @@ def _select(available: list[str], candidates: list[str], requested: list[str] | 
 def compare(run: str | os.PathLike, *, against: str | os.PathLike | None = None, theory: str | None = None,
             quantities: list[str] | None = None, time: str = "time", write: bool = True, plot: bool = True,
             out: str | os.PathLike | None = None) -> Comparison:
-    """Compare the run file `run` against another run (`against`) or a registered theory (`THEORIES`).
+    """Compare the run file `run` against another run (`against`) or a registered theory (`theories()`).
 
     See the module docstring for the alignment and the metrics. With `write`, the metrics replace those of
     any previous compare in the run's /comparison (the run must be complete: a ``.partial`` or "running"
@@ -188,8 +188,7 @@ def compare(run: str | os.PathLike, *, against: str | os.PathLike | None = None,
         raise ParameterError("compare needs exactly one of against (a run file) or theory (a name)")
     if time not in TIME_AXES:
         raise ParameterError(f"unknown time axis {time!r}; valid: {', '.join(TIME_AXES)}")
-    if theory is not None and theory not in THEORIES:
-        raise ParameterError(f"unknown theory {theory!r}; valid theories: {', '.join(THEORIES)}")
+    model = get_theory(theory) if theory is not None else None
     path = Path(run)
     with open_run(path) as r:
         if write and (path.name.endswith(".partial") or r.status == "running"):
@@ -197,7 +196,7 @@ def compare(run: str | os.PathLike, *, against: str | os.PathLike | None = None,
                                f"is complete, or without writing (--no-write)")
         available = r.names("observables")
         if theory is not None:
-            prediction = THEORIES[theory](r)
+            prediction = model(r, theory)
             names = _select(available, [q for q in prediction if q in available], quantities, f"theory {theory}")
             timed = any(t is not None for t, _ in prediction.values())
             lr = lr_of(r) if time == "step" and timed else 1.0   # theory times are t = lr * step

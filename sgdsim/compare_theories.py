@@ -1,180 +1,133 @@
-"""The theories `sgdsim compare --theory NAME` holds a run against: each is a function of the run file
-(its parameters and grids) returning {quantity: (continuous time t or None for stationary, value)}, named in
-`THEORIES`. A run that lacks what a theory needs is a one-line ParameterError naming it."""
+"""The theory registry of `sgdsim compare --theory NAME`: a `Theory` is a prediction function of a run file
+with what it needs declared, registered under a name in the `sgdsim.theories` entry-point group (like
+scenarios), so a theory can ship with the scenario it belongs to or in another installed package.
+
+A theory's `predict(run)` returns {quantity: (continuous time t or None for a stationary prediction, value)};
+`check(run)` refuses, in one line, a run without the recorded quantities (regular expressions matched against
+the names under /observables) and the parameters the theory declares. Nothing here knows a scenario's name:
+the theories of a scenario live beside it (e.g. `sgdsim.scenarios.double_well_theories`) and say there which
+runs they apply to. `stored`, the run's own /theory predictions, applies to any run and lives here.
+"""
 from __future__ import annotations
 
-import math
 import re
+from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Callable
 
 import numpy as np
 
-from . import theory as _theory
 from .errors import ParameterError
-from .compare_metrics import check_increasing, grid_edges, lr_of
-from .runread import Element, Run
+from .runread import Run
+
+__all__ = ["Theory", "Prediction", "theories", "broken_theories", "get_theory", "theory_help", "STORED"]
 
 Prediction = dict[str, tuple[np.ndarray | None, np.ndarray]]  # quantity -> (continuous time t or None, value)
+GROUP = "sgdsim.theories"
 
 
-def _double_well_temperature(run: Run, theory: str) -> float:
-    if run.scenario != "double-well" and run.params.get("landscape") != "double-well":
-        raise ParameterError(f"theory {theory} is for double-well runs (scenario double-well, or params "
-                             f"landscape='double-well' and temperature=T); {run.path.name} is scenario "
-                             f"{run.scenario!r}")
-    for where, value in (("params", run.params.get("temperature")), ("comparison", run.comparison.get("temperature"))):
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ParameterError(f"{run.path.name}: temperature in {where} must be a positive number, "
-                                     f"got {value!r}")
-            return float(value)
-    raise ParameterError(f"theory {theory} needs the temperature: {run.path.name} has no 'temperature' "
-                         f"parameter and no stored /comparison temperature")
+@dataclass(frozen=True)
+class Theory:
+    """A named prediction: `predict(run) -> Prediction`, what it applies to (one line, for `sgdsim list
+    --theories`), the recorded quantities it needs (regular expressions, each matching at least one
+    observable) and the parameters it needs (names in the run's params). `predict` may refuse a run for a
+    reason the declaration cannot express, with a one-line ParameterError."""
+    predict: Callable[[Run], Prediction]
+    applies_to: str
+    quantities: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
 
+    @property
+    def summary(self) -> str:
+        """The first line of the prediction function's docstring."""
+        return ((self.predict.__doc__ or "").strip().splitlines() or [""])[0].rstrip(".")
 
-def _density_1d(run: Run, theory: str) -> Element:
-    if "density" not in run.names("observables"):
-        raise ParameterError(f"theory {theory} needs a 'density' element; {run.path.name} has: "
-                             f"{', '.join(run.names('observables')) or 'nothing'}")
-    density = run.element("density")
-    if density.value.ndim != 2:
-        raise ParameterError(f"theory {theory} needs a 1-D density, got values of shape {density.value.shape[1:]}")
-    return density
+    def check(self, run: Run, name: str) -> None:
+        """ParameterError naming the first declared quantity or parameter the run lacks."""
+        observables = run.names("observables")
+        for pattern in self.quantities:
+            if not any(re.fullmatch(pattern, q) for q in observables):
+                raise ParameterError(f"theory {name} needs a recorded quantity {pattern} (it applies to "
+                                     f"{self.applies_to}); {run.path.name} has: {', '.join(observables) or 'nothing'}")
+        missing = [p for p in self.params if p not in run.params]
+        if missing:
+            raise ParameterError(f"theory {name} needs the parameter(s) {', '.join(missing)} (it applies to "
+                                 f"{self.applies_to}); {run.path.name} has: {', '.join(run.params) or 'none'}")
 
-
-def _double_well(x: np.ndarray) -> np.ndarray:
-    return (x * x - 1.0) ** 2
-
-
-def gibbs(run: Run) -> Prediction:
-    """Gibbs density of the double well: `density`, stationary, for double-well runs.
-
-    p(x) = exp(-f(x)/T) / Z with f = (x^2 - 1)^2, averaged over each cell of the run's `density` grid and
-    normalised on the grid's range (`theory.gibbs_bin_probabilities`): the stationary law of the Langevin
-    limit dx = -f'(x) dt + sqrt(2T) dW of SGD at the SGD temperature T (Mandt, Hoffman & Blei 2017;
-    Gardiner 2009). T is the run's `temperature` parameter, else the one the double-well scenario stores in
-    /comparison. Needs scenario double-well (or params landscape="double-well") and a 1-D `density`.
-    """
-    temperature = _double_well_temperature(run, "gibbs")
-    edges = grid_edges(_density_1d(run, "gibbs"))
-    return {"density": (None, _theory.gibbs_bin_probabilities(_double_well, edges, temperature) / np.diff(edges))}
-
-
-FP_CELLS_PER_BIN = 8   # Fokker-Planck cells per bin of the run's density grid
-FP_PAD = 0.5           # reflecting walls this far beyond the run's grid (and its start point)
-
-
-def fokker_planck(run: Run) -> Prediction:
-    """Fokker-Planck density of the double well: `density` over time, for double-well runs.
-
-    dp/dt = d/dx (f'(x) p) + T d^2 p/dx^2 with f = (x^2 - 1)^2: the density of the Langevin limit of SGD at
-    time t = lr * step (Chaudhari & Soatto 2018, eq. 6), from a point mass in the cell holding the run's
-    `start` (cells [x_k, x_k + h), so that a start on a bin edge lands in the bin np.histogram puts it in), solved by
-    `sgdsim.fokker_planck` (finite volumes, reflecting walls FP_PAD beyond the run's grid, FP_CELLS_PER_BIN
-    cells per bin, BDF2 with time step lr) and integrated over each bin of the run's `density` grid at its
-    recorded steps. T as for `gibbs`; needs params lr and start, and no momentum (heavy-ball SGD is not
-    this SDE in t = lr * step).
-    """
-    from . import fokker_planck as fp
-
-    temperature = _double_well_temperature(run, "fokker-planck")
-    density = _density_1d(run, "fokker-planck")
-    lr = lr_of(run)
-    start = run.params.get("start")
-    if isinstance(start, bool) or not isinstance(start, (int, float)):
-        raise ParameterError(f"theory fokker-planck needs the start point: {run.path.name} has no numeric "
-                             f"'start' parameter (got {start!r})")
-    if run.params.get("momentum", 0.0) != 0.0:
-        raise ParameterError(f"theory fokker-planck is for SGD without momentum; {run.path.name} has "
-                             f"momentum={run.params['momentum']}")
-    edges = grid_edges(density)
-    h = float(np.min(np.diff(edges))) / FP_CELLS_PER_BIN
-    lo = edges[0] - h * math.ceil((edges[0] - min(edges[0], start) + FP_PAD) / h)  # faces on the first edge
-    cells = math.ceil((max(edges[-1], start) + FP_PAD - lo) / h)
-    problem = fp.problem(loss=lambda x: _double_well(x[:, 0]), temperature=temperature, lo=lo, hi=lo + cells * h,
-                         cells=cells)
-    p0 = np.zeros(cells)  # the point mass in the cell [x_k, x_k + h) holding start, as np.histogram bins it
-    p0[int(np.floor((start - lo) / h + 1e-9))] = 1.0 / h
-    check_increasing(density.step.astype(float), "density steps")
-    out = problem.evolve(p0, density.step * lr, dt=lr)
-    if out.status != "complete":
-        raise ParameterError(f"theory fokker-planck: {out.message}")
-    probs = np.array([problem.bin_probabilities(p, edges) for p in out.density])
-    return {"density": (out.times, probs / np.diff(edges))}
-
-
-_MODES = re.compile(r"modes_depth([0-9]+)")
-
-
-def deep_linear(run: Run) -> Prediction:
-    """Saxe mode strengths of deep linear networks: `modes_depth<N>` over time, for saxe-modes runs.
-
-    u_k(t) solving du/dt = N u^(2-2/N) (s_k - u) (Saxe, McClelland & Ganguli 2014, eq. 6 for N = 2 and sec. 3
-    for deeper nets; `linear_theory.saxe_mode`) at t = lr * step: gradient flow on N balanced factors with
-    whitened inputs, one column per singular mode. s_k from params singular_values or the run's
-    /theory/singular_values; u0 from params u0 when the start is decoupled (init "decoupled" or absent), else
-    each mode's |u_k| at the first record (what saxe-modes does for a Gaussian start; approximate). Needs lr
-    and elements modes_depth<N>, or `modes` with a depth parameter.
-    """
-    from . import linear_theory as lt
-
-    observables, params = run.names("observables"), run.params
-    depths = {q: int(m.group(1)) for q in observables if (m := _MODES.fullmatch(q))}
-    if "modes" in observables and "depth" in params:
-        depths["modes"] = params["depth"]
-    if not depths:
-        raise ParameterError(f"theory deep-linear needs mode strengths: elements modes_depth<N> or modes with a "
-                             f"'depth' parameter; {run.path.name} has: {', '.join(observables) or 'nothing'}")
-    if "singular_values" in params:
-        s = np.asarray(params["singular_values"], float).ravel()
-    elif "singular_values" in run.names("theory"):
-        s = np.asarray(run.theory("singular_values").value, float).ravel()
-    else:
-        raise ParameterError(f"theory deep-linear needs the singular values of Sigma_yx: {run.path.name} has no "
-                             f"'singular_values' parameter and no /theory/singular_values")
-    decoupled = params.get("init", "decoupled") == "decoupled"
-    if decoupled and "u0" not in params:
-        raise ParameterError(f"theory deep-linear needs the initial mode strength: {run.path.name} has no 'u0' "
-                             f"parameter")
-    lr = lr_of(run)
-    out: Prediction = {}
-    for q, depth in depths.items():
-        el = run.element(q)
-        if el.value.shape[1:] != s.shape or isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-            raise ParameterError(f"theory deep-linear, {q}: needs one column per singular value ({len(s)}) and an "
-                                 f"integer depth >= 1; got values of shape {el.value.shape[1:]}, depth {depth!r}")
-        u0 = np.full(len(s), float(params["u0"])) if decoupled else np.clip(np.abs(el.value[0]), 1e-12, s / 2)
-        t = lr * el.step.astype(float)
-        try:
-            out[q] = (t, np.stack([lt.saxe_mode(t, sk, uk, depth) for sk, uk in zip(s, u0)], axis=1))
-        except ParameterError as e:
-            raise ParameterError(f"theory deep-linear, {q}: {e}") from None
-    return out
+    def __call__(self, run: Run, name: str = "theory") -> Prediction:
+        """Check the run, then predict."""
+        self.check(run, name)
+        return self.predict(run)
 
 
 def stored(run: Run) -> Prediction:
     """The run's own stored predictions: each /theory/<q> named like an observable <q>, for any run.
 
     A prediction in element form (step, time, value) is compared over its time column (t = lr * step in the
-    sgdsim scenarios), a plain dataset of the observable's value shape as stationary; other shapes are left
-    out. What the prediction is and where it comes from is in its attributes (source, equation).
+    sgdsim scenarios); one that does not change in time, or a plain dataset of the observable's value shape
+    (on the same coordinates), is a stationary prediction (a limit or a final value). Predictions of another
+    shape or on other coordinates are left out. What each prediction is and where it comes from is in its
+    attributes (source, equation).
     """
     observables = run.names("observables")
     out: Prediction = {}
     for q in run.names("theory"):
-        if q in observables:
-            th = run.theory(q)
-            shape = run.h5["observables"][q]["value"].shape[1:]
-            if (th.value.shape[1:] if th.time is not None else th.value.shape) == shape:
-                out[q] = (th.time, th.value)
+        if q not in observables:
+            continue
+        th, el = run.theory(q), run.h5["observables"][q]
+        shape = el["value"].shape[1:]
+        if (th.value.shape[1:] if th.time is not None else th.value.shape) != shape:
+            continue
+        if th.time is None:
+            measured_coords = {k: el[k][()] for k in th.coords if k in el}
+            if any(k not in measured_coords or not np.array_equal(measured_coords[k], c)
+                   for k, c in th.coords.items() if not k.startswith("dim")):
+                continue
+            out[q] = (None, th.value)
+        elif len(th.value) and np.all(th.value == th.value[:1]):
+            out[q] = (None, th.value[0])     # constant in time: a stationary prediction
+        else:
+            out[q] = (th.time, th.value)
     return out
 
 
-THEORIES: dict[str, Callable[[Run], Prediction]] = {"gibbs": gibbs, "fokker-planck": fokker_planck,
-                                                    "deep-linear": deep_linear, "stored": stored}
+STORED = Theory(stored, "any run that stores /theory/<q> beside an observable <q>")
+
+
+def _load_all() -> tuple[dict[str, Theory], dict[str, str]]:
+    """Every entry point of the `sgdsim.theories` group: (theories by name, broken ones with the reason)."""
+    found, broken = {}, {}
+    for ep in entry_points(group=GROUP):
+        try:
+            theory = ep.load()
+            if not isinstance(theory, Theory):
+                raise TypeError(f"{ep.value} is a {type(theory).__name__}, not an sgdsim Theory")
+            found[ep.name] = theory
+        except Exception as e:  # noqa: BLE001 -- a plug-in that fails to import is reported, not raised
+            broken[ep.name] = " ".join(f"{type(e).__name__}: {e}".split())
+    return dict(sorted(found.items())), dict(sorted(broken.items()))
+
+
+def theories() -> dict[str, Theory]:
+    """Every installed theory that loads, by name (the `sgdsim.theories` entry-point group)."""
+    return _load_all()[0]
+
+
+def broken_theories() -> dict[str, str]:
+    """Installed theories that fail to load, with the one-line reason."""
+    return _load_all()[1]
+
+
+def get_theory(name: str) -> Theory:
+    """The installed theory `name`; a one-line ParameterError lists the valid names."""
+    found, broken = _load_all()
+    if name in broken:
+        raise ParameterError(f"theory {name!r} is installed but fails to load ({broken[name]})")
+    if name not in found:
+        raise ParameterError(f"unknown theory {name!r}; valid theories: {', '.join(found) or 'none installed'}")
+    return found[name]
 
 
 def theory_help() -> str:
-    """The registered theories, each with the first line of its docstring (for ``sgdsim compare --help``)."""
-    return "; ".join(f"{name} ({(fn.__doc__ or '').strip().splitlines()[0].rstrip('.')})"
-                     for name, fn in THEORIES.items())
+    """The registered theories with what they apply to (for ``sgdsim compare --help``)."""
+    return "; ".join(f"{name} ({t.applies_to})" for name, t in theories().items()) or "none installed"

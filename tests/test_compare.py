@@ -13,7 +13,8 @@ from cli_helpers import sgdsim_cli
 
 import sgdsim
 from sgdsim.cli import main
-from sgdsim.compare import REL_FLOOR, THEORIES, compare, compare_path
+from sgdsim.compare import REL_FLOOR, compare, compare_path
+from sgdsim.compare_theories import get_theory, theories
 from sgdsim.errors import ParameterError
 from sgdsim.runfile import RunWriter
 
@@ -200,8 +201,8 @@ def test_fokker_planck_theory_starts_at_the_start_bin_conserves_mass_and_relaxes
                                                      {"x": (edges[1:] + edges[:-1]) / 2})},
                     params={"landscape": "double-well", "temperature": 1.0, "lr": 0.05, "start": -1.0})
     with sgdsim.open(run) as r:
-        t, fp = THEORIES["fokker-planck"](r)["density"]
-        g = THEORIES["gibbs"](r)["density"][1]
+        t, fp = get_theory("fokker-planck")(r)["density"]
+        g = get_theory("gibbs")(r)["density"][1]
     width = np.diff(edges)
     np.testing.assert_array_equal(t, steps * 0.05)
     np.testing.assert_array_equal(fp[0] * width, np.eye(25)[7])   # -1 lies in [-1.1, -0.9), bin 7
@@ -313,6 +314,8 @@ def runs(tmp_path_factory):
             "partial": write_run(tmp_path / "part.h5", {"loss": (s, t, t)}, partial=True),
             "dw": write_run(tmp_path / "dw.h5", {"density": ([0], [0.0], np.ones((1, 4)), {"edges": EDGES})},
                             scenario="double-well"),
+            "other_dw": write_run(tmp_path / "other_dw.h5",
+                                  {"density": ([0], [0.0], np.ones((1, 4)), {"edges": EDGES})}),
             "empty": write_run(tmp_path / "empty.h5", {"loss": ([], [], np.zeros(0))}),
             "corrupt": tmp_path / "corrupt.h5"}
     dw = {"density": ([0], [0.0], np.ones((1, 4)), {"edges": EDGES})}
@@ -330,7 +333,7 @@ def runs(tmp_path_factory):
 
 @pytest.mark.parametrize("args, fragments", [
     (["{a}", "--against", "{a}", "--quantity", "nope"], ["unknown quantity 'nope'", "valid quantities: loss, w"]),
-    (["{a}", "--theory", "nope"], ["unknown theory 'nope'; valid theories: " + ", ".join(THEORIES)]),
+    (["{a}", "--theory", "nope"], ["unknown theory 'nope'; valid theories: " + ", ".join(theories())]),
     (["{a}", "--against", "{a}", "--time", "epoch"], ["unknown time axis 'epoch'; valid: time, lr, step"]),
     (["{a}", "--against", "{a}", "--time", "lr"], ["a.h5: needs a positive 'lr' parameter", "--time step"]),
     (["{a}", "--against", "{late}"], ["loss: no overlap between measured times [0, 1] and reference times [5, 6]"]),
@@ -341,13 +344,15 @@ def runs(tmp_path_factory):
     (["{a}", "--against", "{other}"], ["no quantity to compare with run", "the run has loss, w"]),
     (["{partial}", "--against", "{a}"], ["part.h5.partial: the run is still being written (status running)",
                                          "--no-write"]),
-    (["{a}", "--theory", "gibbs"], ["theory gibbs is for double-well runs", "scenario 'test'"]),
+    (["{a}", "--theory", "gibbs"], ["theory gibbs needs a recorded quantity density", "a.h5 has: loss, w"]),
+    (["{other_dw}", "--theory", "gibbs"], ["theory gibbs is for double-well runs", "scenario 'test'"]),
     (["{dw}", "--theory", "gibbs"], ["theory gibbs needs the temperature"]),
     (["{badT}", "--theory", "gibbs"], ["badT.h5: temperature in params must be a positive number, got 'hot'"]),
-    (["{nolr}", "--theory", "fokker-planck"], ["nolr.h5: needs a positive 'lr' parameter"]),
-    (["{nostart}", "--theory", "fokker-planck"], ["theory fokker-planck needs the start point"]),
+    (["{nolr}", "--theory", "fokker-planck"], ["theory fokker-planck needs the parameter(s) lr",
+                                                "nolr.h5 has: landscape, start, temperature"]),
+    (["{nostart}", "--theory", "fokker-planck"], ["theory fokker-planck needs the parameter(s) start"]),
     (["{momentum}", "--theory", "fokker-planck"], ["theory fokker-planck is for SGD without momentum"]),
-    (["{a}", "--theory", "deep-linear"], ["theory deep-linear needs mode strengths", "a.h5 has: loss, w"]),
+    (["{a}", "--theory", "deep-linear"], ["theory deep-linear needs a recorded quantity modes_depth", "a.h5 has: loss, w"]),
     (["{nos}", "--theory", "deep-linear"], ["theory deep-linear needs the singular values of Sigma_yx"]),
     (["{nou0}", "--theory", "deep-linear"], ["theory deep-linear needs the initial mode strength"]),
     (["{bigu0}", "--theory", "deep-linear"], ["theory deep-linear, modes_depth2: mode needs 0 < u0 < s"]),
@@ -387,7 +392,7 @@ def test_gibbs_theory_matches_the_double_well_scenarios_own_numbers(tmp_path):
     ran = sgdsim_cli("run", "double-well", "--preset", "small", "--seed", 3, "--out", out, "--no-plot", "--quiet")
     assert ran.returncode == 0, ran.stderr
     with sgdsim.open(out) as r:
-        prediction = THEORIES["gibbs"](r)["density"]
+        prediction = get_theory("gibbs")(r)["density"]
         np.testing.assert_allclose(prediction[1], r.theory("gibbs").value, rtol=1e-12)
     compare(out, theory="gibbs", plot=False)
     with sgdsim.open(out) as r:
