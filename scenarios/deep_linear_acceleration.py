@@ -12,6 +12,13 @@ dW_e/dt = -sum_j (W_e W_e^T)^{(j-1)/N} grad L (W_e^T W_e)^{(N-j)/N}. Depth-1 bas
 the excess L - L* over the convex minimum L* (damped Newton). With p = 4, N > 1 reaches the target in fewer
 steps than depth 1 at its best rate (the end-to-end rate |W_e|^{2-2/N} grows as the loss flattens); with p = 2
 it does not: there GD's best rate is set by the fixed curvature, which depth cannot beat.
+
+Claims (`claims`): for p > 2 the best deep net reaches the target in fewer than ACCELERATION times the steps of
+depth 1, for p = 2 it does not (Arora, Cohen & Hazan 2018, Sec. 6, Figs. 4-5); and GD on the factors follows
+the end-to-end ODE (their Theorem 1, exact as lr -> 0) to first order in lr: the largest gap
+|L_GD(k) - L_ODE(k lr)| / (L(0) - L*) over the run, at the smallest learning rate of the grid and at half of it
+(twice the steps, the same times), halves with the step: fitted order log2(gap(lr) / gap(lr/2)) = 1, within
+ORDER_TOLERANCE = 1/2 (half-way to the neighbouring orders 0 and 2, so the claim tells them apart).
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sgdsim import deep_linear as dl
+from sgdsim.claims import Claim
 from sgdsim.datasets import load_or_default
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, non_negative, parse_list, positive
@@ -27,6 +35,8 @@ SOURCE = "Arora, Cohen & Hazan 2018, 'On the optimization of deep networks: impl
          "overparameterization', Theorem 1 (end-to-end dynamics under balanced initialization)"
 EQUATION = "dW_e/dt = -lambda N W_e - sum_j (W_e W_e^T)^((j-1)/N) grad L(W_e) (W_e^T W_e)^((N-j)/N), t = step * lr"
 ACCELERATION = 0.5   # depth "accelerates" when it needs fewer than this fraction of depth 1's steps to the target
+ORDER_TOLERANCE = 0.5   # fitted order of the GD-vs-ODE gap: half-way between the neighbouring orders 0 and 2
+ACCELERATION_SOURCE = "Arora, Cohen & Hazan 2018, Sec. 6 (Figs. 4-5): depth accelerates l_4, not l_2 regression"
 
 
 def _validate(p: dict) -> str | None:
@@ -60,6 +70,55 @@ def score(traj, Lstar: float, target: float) -> tuple[float, float]:
     return steps_to_target(traj, Lstar, target), float(traj.loss[-1] - Lstar)
 
 
+def gap_to_ode(loss: np.ndarray, ode_loss: np.ndarray, Lstar: float) -> float:
+    """max_k |L_GD(k) - L_ODE(k lr)| / (L(0) - L*): the largest gap over the recorded steps, in units of the
+    initial excess loss (NaN if either run stopped early)."""
+    if len(loss) != len(ode_loss):
+        return float("nan")
+    return float(np.max(np.abs(loss - ode_loss)) / (ode_loss[0] - Lstar))
+
+
+def step_ratios(to_target: dict, total: int) -> tuple[float, float]:
+    """(steps of the best deep net / steps of depth 1) to the target, as (an upper bound, a lower bound):
+    `to_target` maps depth -> steps (inf: not reached). Depth 1 not reaching the target within `total` steps
+    counts as reaching it at `total` for the upper bound (which can only understate the acceleration) and as
+    never for the lower bound (0 unless the deep net also misses: then NaN, undecided)."""
+    s1 = to_target[1]
+    sd = min(v for N, v in to_target.items() if N > 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        upper = sd / min(s1, total) if np.isfinite(sd) else float("inf")
+        lower = float(np.float64(sd) / np.float64(s1)) if np.isfinite(s1) or np.isfinite(sd) else float("nan")
+    return float(upper), lower
+
+
+def claims(measured: dict, theory: dict) -> list[Claim]:
+    """The scenario's claims from its measurements and the theory it holds them against.
+
+    measured: "to_target" {p: {depth: steps to the target}}, "total" (steps of the run), "order" {p: fitted
+    order of the GD-vs-ODE gap per deep-or-shallow depth}; theory: "accelerates" {p: bool}, "order" (1: GD is a
+    first-order discretization of the end-to-end flow)."""
+    out = []
+    for q, to_target in measured["to_target"].items():
+        if 1 in to_target and len(to_target) > 1:
+            upper, lower = step_ratios(to_target, measured["total"])
+            if theory["accelerates"][q]:
+                out.append(Claim(
+                    name=f"depth_accelerates_p{q:g}", test="less", measured=upper, predicted=ACCELERATION,
+                    statement=f"l_{q:g} loss: the best deep net needs fewer than {ACCELERATION:g} x the GD steps of "
+                              f"depth 1 to reach the target (each at its best lr)", source=ACCELERATION_SOURCE))
+            else:
+                out.append(Claim(
+                    name=f"depth_no_acceleration_p{q:g}", test="greater", measured=lower, predicted=ACCELERATION,
+                    statement=f"l_{q:g} loss: no deep net needs fewer than {ACCELERATION:g} x the GD steps of "
+                              f"depth 1 to reach the target (each at its best lr)", source=ACCELERATION_SOURCE))
+        out.append(Claim(
+            name=f"gd_follows_ode_first_order_p{q:g}", test="abs", tolerance=ORDER_TOLERANCE,
+            measured=measured["order"][q], predicted=theory["order"],
+            statement=f"l_{q:g} loss, every depth: the GD-vs-end-to-end-ODE gap at the smallest lr is of order "
+                      f"{theory['order']:g} in lr (log2 of its ratio to the gap at lr/2)", source=SOURCE))
+    return out
+
+
 def _best(trajs: dict, Lstar: float, target: float) -> tuple[float | None, object]:
     """The learning rate whose run scores best (diverged runs excluded)."""
     done = {lr: t for lr, t in trajs.items() if t.status == "complete"}
@@ -84,6 +143,7 @@ def run(p: dict, seed: int, writer, progress: bool):
 
     jobs = len(ps) * (len(depths) * len(lrs) + 2 * len(adaptive_lrs))
     bar = tqdm(total=jobs, disable=None if progress else True, delay=1.0, unit="run", leave=False)
+    measured = {"to_target": {}, "order": {}, "total": int(steps[-1])}
     metrics, lines = {}, [f"deep-linear-acceleration: {source}, n={len(X)}, d_in={X.shape[1]}, "
                           f"d_out={Y.shape[1]}, |W_e(0)|={p['init_scale']:g}, {p['steps']} steps"]
     for q in ps:
@@ -94,7 +154,7 @@ def run(p: dict, seed: int, writer, progress: bool):
         sweep = np.full((len(depths), len(lrs)), np.nan)
         sweep_ode = np.full((len(depths), len(lrs)), np.nan)
         every_time = np.unique(np.concatenate([steps * lr for lr in lrs]))   # one ODE run serves every lr
-        excess = {}
+        excess, orders = {}, []
         for i, N in enumerate(depths):
             Ws0 = dl.balanced_init(We0, N, [width] * (N - 1))
             trajs = {}
@@ -131,10 +191,20 @@ def run(p: dict, seed: int, writer, progress: bool):
                                      "(Arora, Cohen & Hazan 2018)", equation="W_{j+1}^T W_{j+1} - W_j W_j^T = 0")
                 metrics[f"balancedness_max_{tag}_depth{N}"] = float(np.max(best.unbalance))
             excess[N] = score(best, Lstar, p["target"])
+            lr0 = min(lrs)   # the order of the gap: the smallest lr and half of it, over the same times
+            gaps = (gap_to_ode(trajs[lr0].loss, at(lr0), Lstar),
+                    gap_to_ode(dl.train_factors(Ws0, X, Y, lr0 / 2, 2 * steps, p=q,
+                                                weight_decay=p["weight_decay"]).loss, at(lr0), Lstar))
+            orders.append(np.log2(gaps[0] / gaps[1]))
+            metrics |= {f"gd_vs_ode_gap_{tag}_depth{N}_lr{lr0:g}": gaps[0],
+                        f"gd_vs_ode_gap_{tag}_depth{N}_lr{lr0 / 2:g}": gaps[1],
+                        f"gd_vs_ode_order_{tag}_depth{N}": orders[-1]}
             gap = abs(best.loss[-1] - ode_loss[-1]) / ode_loss[-1]
             metrics |= {f"best_lr_{tag}_depth{N}": lr, f"excess_{tag}_depth{N}": excess[N][1],
                         f"steps_to_target_{tag}_depth{N}": excess[N][0],
                         f"gd_vs_ode_final_rel_gap_{tag}_depth{N}": float(gap)}
+        measured["to_target"][q] = {N: excess[N][0] for N in depths}
+        measured["order"][q] = np.array(orders)
         grid = {"depth": np.array(depths), "lr": np.array(lrs)}
         writer.element(f"final_excess_{tag}", sweep.shape, coords=grid,
                        attrs={"description": "L - L* after the last step, per depth and lr (NaN: diverged)"}
@@ -172,7 +242,8 @@ def run(p: dict, seed: int, writer, progress: bool):
             lines.append(f"    depth {N} GD: {_steps(excess[N][0])}, {excess[N][1]:.3e} "
                          f"(lr {metrics[f'best_lr_{tag}_depth{N}']:g}; "
                          f"end-to-end ODE at t = step lr: final loss differs by "
-                         f"{metrics[f'gd_vs_ode_final_rel_gap_{tag}_depth{N}']:.1%})")
+                         f"{metrics[f'gd_vs_ode_final_rel_gap_{tag}_depth{N}']:.1%}; gap order in lr "
+                         f"{metrics[f'gd_vs_ode_order_{tag}_depth{N}']:.2f})")
         for opt in ("adagrad", "adam"):
             lines.append(f"    depth 1 {opt}: {_steps(metrics[f'steps_to_target_{tag}_{opt}'])}, "
                          f"{metrics[f'excess_{tag}_{opt}']:.3e}")
@@ -181,6 +252,7 @@ def run(p: dict, seed: int, writer, progress: bool):
                          f"{'accelerates' if metrics[f'accelerates_{tag}'] else 'no acceleration'}")
     bar.close()
     writer.comparison(**metrics)
+    writer.claims(*claims(measured, {"accelerates": {q: q > 2 for q in ps}, "order": 1.0}))
     return "complete", "", lines
 
 
@@ -264,6 +336,6 @@ SCENARIO = Scenario(
     ),
     run=run,
     plot=plot,
-    presets={"small": dict(depths="1,2,3", lrs="0.1,0.3,1", adaptive_lrs="0.01,0.1", steps=500, records=20)},
+    presets={"small": dict(depths="1,2,3", lrs="0.03,0.1,0.3,1", adaptive_lrs="0.01,0.1", steps=1200, records=20)},
     validate=_validate,
 )
