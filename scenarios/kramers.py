@@ -15,7 +15,22 @@ Langevin dx = -f' dt + sqrt(2T) dW by Euler–Maruyama (`dynamics`); time is t =
 - exact: the 1-D double integral tau = (1/T) int_{x0}^{b} dy int_{-2.5}^{y} dz exp((f(y) - f(z)) / T)
   (Gardiner 2009, eq. 5.5.20; `sgdsim.escape_theory`).
 - Kramers (1940): tau ~ 2 pi / sqrt(f''(-1) |f''(0)|) exp(1/T) = (2 pi / sqrt(32)) e^{1/T}, the T -> 0
-  asymptote (its relative error is O(T)); the Arrhenius plot log tau vs 1/T has slope -> the barrier.
+  asymptote. Laplace's method to the next order (both Gaussian integrals of eq. 5.5.20 carry a factor
+  1 + 3T/16 for this quartic) gives tau = tau_Kramers (1 + 3T/8 + O(T^2)): at the scenario's temperatures
+  Kramers underestimates by 10-25%, many standard errors. The Arrhenius plot log tau vs 1/T has slope ->
+  the barrier.
+
+Claims (`claims`, a pure function of the measurements and the theory):
+- mfpt_particles: particles vs the exact integral, |z| <= 4 at every temperature (standard errors).
+- mfpt_pde: the PDE vs the exact integral within its own error estimate: the scheme is second order, so
+  Richardson's |tau_2h - tau_h| / (2^2 - 1) estimates the error of tau_h; |tau_h - exact| <= 2 x that
+  estimate (a ratio of 1 for order 2; a first-order scheme would give 3).
+- mfpt_pde_order: the convergence order fitted from spacings h and 2h, log(e_2h / e_h) / log 2, equals 2
+  within 0.1 (the next term of the error expansion moves it by O(h^2): 0.01 at h = 0.05, measured).
+- kramers: Kramers' formula within 4 SE of the particles, expected to FAIL (its O(T) correction, 3T/8 of
+  tau, is many standard errors at these temperatures).
+- arrhenius_slope (two or more temperatures): the particles' weighted slope of log tau vs 1/T equals the
+  exact integral's, |z| <= 4.
 """
 from __future__ import annotations
 
@@ -24,6 +39,7 @@ import math
 import numpy as np
 
 from sgdsim import escape_theory, fokker_planck
+from sgdsim.claims import Claim
 from sgdsim.dynamics import SGD, Langevin
 from sgdsim.landscapes import DoubleWell, Tilted
 from sgdsim.plotting import THEORY, figure, save
@@ -34,17 +50,22 @@ from sgdsim.solvers import Target
 WALL = -2.5          # reflecting wall of the PDE and of the exact integral (f(-2.5) = 27.6, far above T)
 START = -1.0
 BARRIER, CURV_MIN, CURV_TOP = 1.0, 8.0, -4.0
+PDE_ORDER = 2        # Scharfetter–Gummel finite volumes: second order in the spacing
 
 
 def loss(x: np.ndarray) -> np.ndarray:
     return (x[:, 0] ** 2 - 1.0) ** 2
 
 
+def grid_spacing(target: float, spacing: float) -> float:
+    """The spacing ~ `spacing` of the PDE grid: (target - START) / m for a whole number m of cells."""
+    return (target - START) / max(1, round((target - START) / spacing))
+
+
 def pde_mfpt(temperature: float, target: float, spacing: float) -> tuple[float, np.ndarray, np.ndarray]:
-    """MFPT from START to x >= target on a grid whose cell centres include both (spacing ~ `spacing`);
+    """MFPT from START to x >= target on a grid whose cell centres include both (spacing `grid_spacing`);
     returns (tau(START), centres left of the target, tau there)."""
-    m = max(1, round((target - START) / spacing))
-    h = (target - START) / m
+    h = grid_spacing(target, spacing)
     lo = START - h * (math.floor((START - WALL) / h) + 0.5)
     hi = target + h * (math.ceil((2.5 - target) / h) + 0.5)
     fp = fokker_planck.problem(loss=loss, temperature=temperature, lo=lo, hi=hi, cells=round((hi - lo) / h))
@@ -81,16 +102,48 @@ def particle_mfpt(p: dict, temperature: float, horizon_time: float, seed: int, w
     return mean, stderr, int((~hit).sum()), out
 
 
+def claims(measured: dict, theory: dict) -> list[Claim]:
+    """The scenario's claims (see the module doc) from measured {mfpt, stderr, slope, slope_stderr} (arrays
+    over the temperatures; slope None for one temperature) and theory {exact, kramers, pde, pde_coarse (the
+    PDE at about twice the spacing), spacing, spacing_coarse, slope (the exact integral's)}."""
+    exact, pde, coarse = (np.asarray(theory[k], float) for k in ("exact", "pde", "pde_coarse"))
+    richardson = np.abs(coarse - pde) / (2 ** PDE_ORDER - 1)
+    order = np.log(np.abs(coarse - exact) / np.abs(pde - exact)) / math.log(theory["spacing_coarse"] / theory["spacing"])
+    out = [
+        Claim(name="mfpt_particles", statement="the particles' mean first-passage time equals the exact 1-D integral",
+              measured=measured["mfpt"], predicted=exact, stderr=measured["stderr"], test="z", tolerance=4.0,
+              source="Gardiner 2009, eq. 5.5.20"),
+        Claim(name="mfpt_pde", statement="the PDE's MFPT equals the exact integral within 2x its second-order "
+              "Richardson error estimate |tau_2h - tau_h|/3 (given as the standard error)",
+              measured=pde, predicted=exact, stderr=richardson, test="z", tolerance=2.0,
+              source="Gardiner 2009, eq. 5.5.20; Scharfetter–Gummel finite volumes (order 2)"),
+        Claim(name="mfpt_pde_order", statement="the PDE's MFPT converges to the exact integral at order 2 in the "
+              "spacing (fitted from h and 2h)", measured=order, predicted=float(PDE_ORDER), test="abs",
+              tolerance=0.1, source="Scharfetter & Gummel 1969; Gardiner 2009, eq. 5.5.20"),
+        Claim(name="kramers", statement="Kramers' T -> 0 formula is within 4 SE of the particles (expected to fail: "
+              "its relative error 3T/8 + O(T^2) is many SE at these T)", measured=measured["mfpt"],
+              predicted=theory["kramers"], stderr=measured["stderr"], test="z", tolerance=4.0, expected="fails",
+              source="Kramers 1940; Hanggi, Talkner & Borkovec 1990, eq. 4.56b"),
+    ]
+    if measured.get("slope") is not None and theory.get("slope") is not None:
+        out.append(Claim(name="arrhenius_slope", statement="the particles' Arrhenius slope d log tau / d(1/T) equals "
+                         "the exact integral's", measured=measured["slope"], predicted=theory["slope"],
+                         stderr=measured["slope_stderr"], test="z", tolerance=4.0,
+                         source="Gardiner 2009, eq. 5.5.20; Kramers 1940"))
+    return out
+
+
 def run(p: dict, seed: int, writer, progress: bool):
     temps = np.array(parse_list(p["temperatures"], float, 0))
     n = len(temps)
     measured, stderr, censored = np.full(n, np.nan), np.full(n, np.nan), np.zeros(n, dtype=np.int64)
-    pde, exact, kramers = np.zeros(n), np.zeros(n), np.zeros(n)
+    pde, pde_coarse, exact, kramers = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     fields = []
     status, message = "complete", ""
     f1 = lambda x: (x * x - 1.0) ** 2  # noqa: E731
     for i, T in enumerate(temps):
         pde[i], x_field, tau_field = pde_mfpt(T, p["target"], p["spacing"])
+        pde_coarse[i] = pde_mfpt(T, p["target"], 2 * p["spacing"])[0]
         fields.append(np.interp(np.linspace(WALL, p["target"], 200), x_field, tau_field))
         exact[i] = escape_theory.mfpt_exact_1d(f1, START, p["target"], T, wall=WALL)
         kramers[i] = escape_theory.kramers_time(BARRIER, CURV_MIN, CURV_TOP, T)
@@ -116,14 +169,21 @@ def run(p: dict, seed: int, writer, progress: bool):
     inv_t = 1.0 / temps
     metrics = dict(mfpt_zscore_particles_pde_max=float(np.nanmax(z)),
                    mfpt_rel_error_pde_exact_max=float(np.max(np.abs(pde / exact - 1))),
-                   kramers_ratio_exact_lowest_t=float(exact[0] / kramers[0]),
-                   arrhenius_slope_exact=float(np.polyfit(inv_t, np.log(exact), 1)[0]), barrier=BARRIER,
+                   kramers_ratio_exact_lowest_t=float(exact[0] / kramers[0]), barrier=BARRIER,
                    censored_total=int(censored.sum()))
+    if n >= 2:   # a slope needs two temperatures (one would make polyfit rank-deficient)
+        metrics["arrhenius_slope_exact"] = float(np.polyfit(inv_t, np.log(exact), 1)[0])
     if n >= 2 and np.all(np.isfinite(measured)):
         # weighted fit of log tau vs 1/T; the error of log tau is stderr / tau
         w = measured / stderr
         coef, cov = np.polyfit(inv_t, np.log(measured), 1, w=w, cov="unscaled")
         metrics |= dict(arrhenius_slope_measured=float(coef[0]), arrhenius_slope_stderr=float(math.sqrt(cov[0, 0])))
+    writer.claims(*claims(
+        dict(mfpt=measured, stderr=stderr, slope=metrics.get("arrhenius_slope_measured"),
+             slope_stderr=metrics.get("arrhenius_slope_stderr")),
+        dict(exact=exact, kramers=kramers, pde=pde, pde_coarse=pde_coarse,
+             spacing=grid_spacing(p["target"], p["spacing"]), spacing_coarse=grid_spacing(p["target"], 2 * p["spacing"]),
+             slope=metrics.get("arrhenius_slope_exact"))))
     writer.comparison(**metrics)
     lines = [f"kramers: escape from x = -1 to x >= {p['target']} of (x^2-1)^2, {p['dynamics']} lr={p['lr']}, "
              f"{p['particles']} particles per temperature",

@@ -21,6 +21,20 @@ the steady state plus a divergence-free rotation — with a ring potential of ou
 
 The PDE (`sgdsim.fokker_planck`) gives steady states in one sparse solve; covariance, current field and
 circulation are computed on the grid.
+
+Convention: every "area rate" here (and `FokkerPlanck.circulation`) is the Stratonovich area swept per unit
+time, (1/2) <x1 dx2 - x2 dx1> / dt: HALF the rate <x1 dx2 - x2 dx1> / dt (multiply by 2 for that one). The
+summary says so next to the numbers and the run file stores it as attrs `convention` and `conversion`.
+
+Claims (`claims`, a pure function of the measurements and the theory):
+- ou_covariance: SGD's stationary covariance equals the discrete Lyapunov solution, |z| <= 4 per entry.
+- ou_covariance_pde: the PDE's steady covariance equals the continuous Lyapunov solution within 2x its
+  second-order Richardson error estimate max |S_2h - S_h| / 3 over the entries (from a solve on half the
+  cells; a ratio of 1 for order 2, 3 for order 1).
+- ou_area_rate: SGD's mean area rate equals ((H S)_xy - (H S)_yx) / 2 with the discrete S, |z| <= 4.
+- ou_detailed_balance: the area rate is zero (detailed balance), |z| <= 4: expected to FAIL when [H, C] != 0.
+- ring_area_rate: the ring particles' area rate equals q T (the steady current of Chaudhari & Soatto's
+  mechanism), |z| <= 4.
 """
 from __future__ import annotations
 
@@ -29,6 +43,7 @@ import math
 import numpy as np
 
 from sgdsim import fokker_planck, theory
+from sgdsim.claims import Claim
 from sgdsim.dynamics import SGD
 from sgdsim.landscapes import Quadratic, Tilted
 from sgdsim.plotting import THEORY, figure, save
@@ -36,6 +51,9 @@ from sgdsim.scenario import Param, Scenario, at_least, positive
 from sgdsim.solvers import ParticleSolver
 
 AREA_PAIRS = 20      # stationary (x_n, x_{n+1}) pairs per particle for the area rate
+PDE_ORDER = 2        # Scharfetter–Gummel finite volumes: second order in the spacing
+AREA_CONVENTION = {"convention": "(1/2) <x1 dx2 - x2 dx1> / dt (Stratonovich area swept per unit time)",
+                   "conversion": "<x1 dx2 - x2 dx1> / dt = 2 x this value"}
 
 
 def noise_covariance(scale: float, angle: float, ratio: float) -> np.ndarray:
@@ -110,6 +128,40 @@ def ring_particles(p: dict, seed: int):
     return float(area.mean()), float(area.std() / math.sqrt(m))
 
 
+def area_rate(H: np.ndarray, S: np.ndarray) -> float:
+    """The mean area rate (1/2) <x dy - y dx> / dt of the OU steady state: ((H S)_xy - (H S)_yx) / 2."""
+    return 0.5 * ((H @ S)[0, 1] - (H @ S)[1, 0])
+
+
+def claims(measured: dict, theory: dict) -> list[Claim]:
+    """The scenario's claims (see the module doc) from measured {cov, cov_stderr, area, area_stderr, cov_pde,
+    cov_pde_coarse (on half the cells), ring_area, ring_area_stderr} and theory {S_continuous, S_discrete, H,
+    ring_area (q T)}."""
+    H, S_disc = theory["H"], theory["S_discrete"]
+    richardson = np.max(np.abs(measured["cov_pde_coarse"] - measured["cov_pde"])) / (2 ** PDE_ORDER - 1)
+    return [
+        Claim(name="ou_covariance", statement="SGD's stationary covariance equals the discrete Lyapunov solution",
+              measured=measured["cov"], predicted=S_disc, stderr=measured["cov_stderr"], test="z", tolerance=4.0,
+              source="Mandt, Hoffman & Blei 2017, eq. 13; Liu, Ziyin & Ueda 2021 (discrete S)"),
+        Claim(name="ou_covariance_pde", statement="the PDE's steady covariance equals the continuous Lyapunov "
+              "solution within 2x its second-order Richardson error estimate max|S_2h - S_h|/3 (given as the SE)",
+              measured=measured["cov_pde"], predicted=theory["S_continuous"], stderr=richardson, test="z",
+              tolerance=2.0, source="Mandt, Hoffman & Blei 2017, eq. 13; Scharfetter–Gummel finite volumes"),
+        Claim(name="ou_area_rate", statement="SGD's mean area rate (1/2)<x dy - y dx>/dt equals "
+              "((HS)_xy - (HS)_yx)/2 (discrete S)", measured=measured["area"], predicted=area_rate(H, S_disc),
+              stderr=measured["area_stderr"], test="z", tolerance=4.0,
+              source="Chaudhari & Soatto 2018, sec. 5 (steady current of a non-commuting OU process)"),
+        Claim(name="ou_detailed_balance", statement="the area rate is zero as in detailed balance (expected to fail: "
+              "[H, C] != 0 drives a steady current)", measured=measured["area"], predicted=0.0,
+              stderr=measured["area_stderr"], test="z", tolerance=4.0, expected="fails",
+              source="Chaudhari & Soatto 2018, sec. 5"),
+        Claim(name="ring_area_rate", statement="the ring particles' area rate equals q T (the divergence-free "
+              "current around the ring)", measured=measured["ring_area"], predicted=theory["ring_area"],
+              stderr=measured["ring_area_stderr"], test="z", tolerance=4.0,
+              source="Chaudhari & Soatto 2018, Example 19 structure; virial identity E[x . grad Phi] = 2T"),
+    ]
+
+
 def run(p: dict, seed: int, writer, progress: bool):
     H = np.diag([p["h1"], p["h2"]])
     C = noise_covariance(p["noise"], math.radians(p["angle"]), p["ratio"])
@@ -117,7 +169,6 @@ def run(p: dict, seed: int, writer, progress: bool):
     T = lr / (2 * B)
     S_cont = theory.lyapunov_continuous(H, C, lr, B)
     S_disc = theory.lyapunov_discrete(H, C, lr, B)
-    rate = lambda S: 0.5 * ((H @ S)[0, 1] - (H @ S)[1, 0])  # noqa: E731
 
     # --- OU: PDE steady state on a box of +- 5 standard deviations
     half = 5 * np.sqrt(np.diag(S_cont))
@@ -125,6 +176,9 @@ def run(p: dict, seed: int, writer, progress: bool):
                                diffusion=C)
     p_ou = ou.steady_state()
     cov_pde, area_pde = ou.covariance(p_ou), ou.circulation(p_ou)
+    coarse = fokker_planck.problem(loss=Quadratic(np.diag(H)), temperature=T, lo=-half, hi=half,
+                                   cells=p["cells"] // 2, diffusion=C)
+    cov_pde_coarse = coarse.covariance(coarse.steady_state())
     coords = ou.coords()
     writer.element("ou_pde_density", ou.shape, coords=coords).append(0, 0.0, p_ou)
     writer.element("ou_current", (2, *ou.shape), coords={"component": np.arange(2), **coords},
@@ -132,9 +186,9 @@ def run(p: dict, seed: int, writer, progress: bool):
     for name, value, eq in (("ou_covariance_lyapunov", S_cont, "H S + S H = (lr/B) C"),
                             ("ou_covariance_discrete", S_disc, "S = (I - lr H) S (I - lr H) + lr^2 C / B")):
         writer.theory(name, value, source="Mandt, Hoffman & Blei 2017; Liu, Ziyin & Ueda 2021", equation=eq)
-    writer.theory("ou_area_rate", np.array([rate(S_cont), rate(S_disc)]), coords={"lyapunov": np.array([0, 1])},
+    writer.theory("ou_area_rate", np.array([area_rate(H, S_cont), area_rate(H, S_disc)]), coords={"lyapunov": np.array([0, 1])},
                   source="(1/2) int (x J_y - y J_x) = ((H S)_xy - (H S)_yx) / 2, continuous and discrete S",
-                  equation="rate = ((H S)_xy - (H S)_yx) / 2")
+                  equation="rate = ((H S)_xy - (H S)_yx) / 2", attrs=AREA_CONVENTION)
 
     # --- OU: SGD particles
     sgd = sgd_ou(p, seed, H, C)
@@ -143,7 +197,7 @@ def run(p: dict, seed: int, writer, progress: bool):
     writer.element("ou_covariance_particles", (2, 2)).append(sgd["steps"], sgd["steps"] * lr, sgd["cov"])
     writer.element("ou_covariance_stderr", (2, 2)).append(sgd["steps"], sgd["steps"] * lr, sgd["cov_se"])
     writer.element("ou_area_rate_particles", (2,), coords={"estimate": np.arange(2)},
-                   attrs={"columns": "mean, standard error"}).append(sgd["steps"], sgd["steps"] * lr,
+                   attrs={"columns": "mean, standard error", **AREA_CONVENTION}).append(sgd["steps"], sgd["steps"] * lr,
                                                                       [sgd["area"], sgd["area_se"]])
 
     # --- ring: PDE steady state and particles
@@ -160,32 +214,39 @@ def run(p: dict, seed: int, writer, progress: bool):
     writer.element("ring_current", (2, *ring.shape), coords={"component": np.arange(2), **ring.coords()}).append(
         0, 0.0, ring.current(p_ring))
     writer.element("ring_area_rate_particles", (2,), coords={"estimate": np.arange(2)},
-                   attrs={"columns": "mean, standard error"}).append(0, 0.0, [ring_area, ring_area_se])
+                   attrs={"columns": "mean, standard error", **AREA_CONVENTION}).append(0, 0.0, [ring_area, ring_area_se])
     writer.theory("ring_gibbs", gibbs, coords=ring.coords(), source="div(Q grad Phi e^{-Phi/T}) = 0",
                   equation="p = exp(-Phi/T)/Z, Phi = (|x|^2 - 1)^2 / 4")
     writer.theory("ring_area_rate", np.float64(q * Tr), source="virial identity E[x . grad Phi] = 2T",
-                  equation="rate = q T")
+                  equation="rate = q T", attrs=AREA_CONVENTION)
 
     cov_rel = float(np.abs(cov_pde - S_cont).max() / np.abs(S_cont).max())
     cov_z = float(np.max(np.abs(sgd["cov"] - S_disc) / sgd["cov_se"]))
     metrics = dict(
         temperature=T, ou_commutator_norm=float(np.abs(H @ C - C @ H).max()),
         ou_covariance_pde_rel_error=cov_rel, ou_covariance_particles_zscore_max=cov_z,
-        ou_area_rate_continuous=rate(S_cont), ou_area_rate_discrete=rate(S_disc), ou_area_rate_pde=area_pde,
+        ou_area_rate_continuous=area_rate(H, S_cont), ou_area_rate_discrete=area_rate(H, S_disc), ou_area_rate_pde=area_pde,
         ou_area_rate_measured=sgd["area"], ou_area_rate_stderr=sgd["area_se"],
-        ou_area_rate_particles_zscore=abs(sgd["area"] - rate(S_disc)) / sgd["area_se"],
-        ou_area_rate_pde_rel_error=abs(area_pde / rate(S_cont) - 1),
+        ou_area_rate_particles_zscore=abs(sgd["area"] - area_rate(H, S_disc)) / sgd["area_se"],
+        ou_area_rate_pde_rel_error=abs(area_pde / area_rate(H, S_cont) - 1),
         ring_area_rate_theory=q * Tr, ring_area_rate_pde=ring_area_pde, ring_area_rate_measured=ring_area,
         ring_area_rate_stderr=ring_area_se, ring_area_rate_pde_rel_error=abs(ring_area_pde / (q * Tr) - 1),
         ring_area_rate_particles_zscore=abs(ring_area - q * Tr) / ring_area_se,
         ring_l1_pde_gibbs=ring.integrate(np.abs(p_ring - gibbs)))
+    metrics["area_rate_convention"] = AREA_CONVENTION["convention"]
     writer.comparison(**metrics)
+    writer.claims(*claims(
+        dict(cov=sgd["cov"], cov_stderr=sgd["cov_se"], area=sgd["area"], area_stderr=sgd["area_se"],
+             cov_pde=cov_pde, cov_pde_coarse=cov_pde_coarse, ring_area=ring_area, ring_area_stderr=ring_area_se),
+        dict(S_continuous=S_cont, S_discrete=S_disc, H=H, ring_area=q * Tr)))
     lines = [f"limit-cycle: SGD lr={lr} B={B} on a 2-D quadratic h=({p['h1']}, {p['h2']}) with tilt covariance "
              f"rotated {p['angle']} deg ({p['particles']} particles, {sgd['steps']} steps); PDE {p['cells']}^2 cells",
              f"  |[H, C]| = {metrics['ou_commutator_norm']:.3g}:  steady covariance PDE vs Lyapunov max rel. error "
              f"{cov_rel:.2e};  SGD vs discrete Lyapunov max |z| = {cov_z:.2f}",
-             f"  area rate: SGD {sgd['area']:.5f} +- {sgd['area_se']:.5f}  discrete theory {rate(S_disc):.5f};  "
-             f"PDE {area_pde:.5f}  continuous theory {rate(S_cont):.5f}",
+             "  area rates are (1/2)<x dy - y dx>/dt (Stratonovich area per unit time; <x dy - y dx>/dt is twice "
+             "each number):",
+             f"  area rate: SGD {sgd['area']:.5f} +- {sgd['area_se']:.5f}  discrete theory {area_rate(H, S_disc):.5f};  "
+             f"PDE {area_pde:.5f}  continuous theory {area_rate(H, S_cont):.5f}",
              f"  ring (q={q}, T={Tr}): steady state L1(PDE, exp(-Phi/T)/Z) = {metrics['ring_l1_pde_gibbs']:.2e};  "
              f"area rate particles {ring_area:.4f} +- {ring_area_se:.4f}, PDE {ring_area_pde:.4f}, theory q T = {q * Tr:.4f}"]
     return "complete", "", lines
@@ -243,7 +304,7 @@ def plot(run, path):
     axes[3].set_xticks(pos, labels, fontsize=8)
     spread = max(0.05, 1.3 * float(np.max(np.abs(values / theory_values - 1) + errors)))
     axes[3].set(ylabel="area rate / its prediction", ylim=(1 - spread, 1 + spread),
-                title=f"circulation (1/2)<x dy - y dx>/dt; OU theory {c['ou_area_rate_continuous']:.2e}")
+                title=f"area rate (1/2)<x dy - y dx>/dt (half of <x dy - y dx>/dt); OU theory {c['ou_area_rate_continuous']:.2e}")
     axes[3].legend(fontsize=8)
     return save(fig, path)
 

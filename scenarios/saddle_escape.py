@@ -31,6 +31,15 @@ probability zero). The x1 coordinate obeys x1 <- x1 (1 + lr - lr x1^2) + noise w
 
 Escape steps are the first-passage events of the Recorder target (stored as /events/<method>_d<d>_first_passage);
 each (method, d) runs until every particle escaped (checked every `record_every` steps) or the budget ends.
+
+Claims (`claims`, a pure function of the measurements and the theory):
+- gd_stuck: GD keeps x1 = 0 exactly (max |x1| over every particle and d is 0; abs tolerance 0).
+- sgd_escapes: every SGD particle escapes within the budget, at every d (fraction 1; abs tolerance 0).
+- sgd_escape_mean: SGD's mean escape step equals the linearized estimate E[N(U)], |z| <= 4 at every d.
+- pgd_escape_mean: PGD's mean escape step equals the exact single-kick theory n0 + E[N(xi_1)], |z| <= 4 at
+  every d.
+- pgd_log_d_slope (two or more d): the least-squares slope of PGD's mean escape step against log d equals
+  the theory's, |z| <= 4 (the log d growth of Jin et al. 2017, Theorem 3; -> 1/(2 log(1 + lr)) for large d).
 """
 from __future__ import annotations
 
@@ -40,6 +49,7 @@ import numpy as np
 import scipy.special
 
 from sgdsim import theory
+from sgdsim.claims import Claim
 from sgdsim.dynamics import SGD, GradientDescent, PerturbedGD
 from sgdsim.landscapes import StrictSaddle, Tilted
 from sgdsim.plotting import THEORY, figure, save
@@ -97,6 +107,33 @@ def log_d_slope(dims, means, stderrs=None):
     slope = float(w @ np.asarray(means, float))
     se = float(np.sqrt(w ** 2 @ np.asarray(stderrs, float) ** 2)) if stderrs is not None else math.nan
     return slope, se
+
+
+def claims(measured: dict, predicted: dict) -> list[Claim]:
+    """The scenario's claims (see the module doc) from measured {gd_max_abs_x1, sgd_fraction, sgd_mean,
+    sgd_stderr, pgd_mean, pgd_stderr, pgd_slope, pgd_slope_stderr} (arrays over d; slopes nan for one d) and
+    predicted {sgd_mean, pgd_mean, pgd_slope}."""
+    out = [
+        Claim(name="gd_stuck", statement="GD started on the stable manifold keeps x1 = 0 exactly (never escapes)",
+              measured=measured["gd_max_abs_x1"], predicted=0.0, test="abs", tolerance=0.0,
+              source="Lee, Simchowitz, Jordan & Recht 2016, Theorem 4 (the stable manifold is invariant under GD)"),
+        Claim(name="sgd_escapes", statement="every SGD particle escapes the saddle within the step budget",
+              measured=measured["sgd_fraction"], predicted=1.0, test="abs", tolerance=0.0,
+              source="Ge, Huang, Jin & Yuan 2015, Theorem 6"),
+        Claim(name="sgd_escape_mean", statement="SGD's mean escape step equals the linearized estimate E[N(U)]",
+              measured=measured["sgd_mean"], predicted=predicted["sgd_mean"], stderr=measured["sgd_stderr"],
+              test="z", tolerance=4.0, source="Ge, Huang, Jin & Yuan 2015 (linearized escape along x1)"),
+        Claim(name="pgd_escape_mean", statement="PGD's mean escape step equals the exact single-kick theory "
+              "n0 + E[N(xi_1)]", measured=measured["pgd_mean"], predicted=predicted["pgd_mean"],
+              stderr=measured["pgd_stderr"], test="z", tolerance=4.0,
+              source="Jin, Ge, Netrapalli, Kakade & Jordan 2017, Algorithm 2; sgdsim.theory.pgd_escape_steps_mean"),
+    ]
+    if np.isfinite(predicted["pgd_slope"]):
+        out.append(Claim(name="pgd_log_d_slope", statement="PGD's mean escape step grows with log d at the theory's "
+                         "slope", measured=measured["pgd_slope"], predicted=predicted["pgd_slope"],
+                         stderr=measured["pgd_slope_stderr"], test="z", tolerance=4.0,
+                         source="Jin, Ge, Netrapalli, Kakade & Jordan 2017, Theorem 3 (escape in O(log d) steps)"))
+    return out
 
 
 def _seed(seed: int, *key: int) -> int:
@@ -184,6 +221,11 @@ def run(p: dict, seed: int, writer, progress: bool):
                 metrics[f"{method}_{name}"] = column(method, key)
     metrics["gd_escaped_fraction_theory"] = np.zeros(len(dims))
     writer.comparison(**metrics)
+    writer.claims(*claims(
+        dict(gd_max_abs_x1=gd_max_x1, sgd_fraction=column("sgd", "fraction"), sgd_mean=column("sgd", "mean"),
+             sgd_stderr=column("sgd", "stderr"), pgd_mean=pgd_mean, pgd_stderr=pgd_se, pgd_slope=slope,
+             pgd_slope_stderr=slope_se),
+        dict(sgd_mean=np.array(sgd_theory), pgd_mean=np.array(pgd_theory), pgd_slope=slope_theory)))
 
     lines = [f"saddle-escape: f = x1^4/4 - x1^2/2 + |x_rest|^2/2, start x1 = 0, |x_rest| = {p['start_radius']:g}, "
              f"escape |x1| > {thr:g}; {m} particles per (method, d), lr {lr:g}, budget {budget} steps",
