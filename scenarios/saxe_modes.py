@@ -8,6 +8,14 @@ from the decoupled balanced start W_e(0) = u0 U V^T (or small Gaussian factors);
 u_k(t) = U_k^T W_e V_k against the exact solution of du/dt = N u^{2-2/N} (s - u) at t = step * lr: for N = 2
 the sigmoid u = s e^{2st} / (e^{2st} - 1 + s/u0), and the learning time t_half = ln(s/u0 - 1) / (2 s). Stronger
 modes are learned first; deeper nets have sharper transitions and longer plateaus.
+
+Claims (`claims`), per depth. GD on the decoupled balanced factors is exactly Euler's method with step lr on
+da/dt = f(a) = a^(N-1) (s - a^N), u = a^N; Euler reaches a level later than the flow by
+dt = (lr/2) ln(f(a_1) / f(a_0)) + O(lr^2) (each step covers h f(a), which the flow covers in
+h - h^2 f'(a)/2; summed, (h/2) int f'/f da), so (1) the measured half-times equal Saxe et al.'s within twice
+this leading correction (relative, the largest over the modes: the O(lr^2) rest is smaller while lr s << 1), and
+(2) the measured gap t_GD - t_half is that correction to within half of it (its relative remainder is of order
+lr s_max, a few percent here; a half tells a first-order gap from none and from a doubled one).
 """
 from __future__ import annotations
 
@@ -16,6 +24,7 @@ from tqdm import tqdm
 
 from sgdsim import deep_linear as dl
 from sgdsim import linear_theory as lt
+from sgdsim.claims import Claim
 from sgdsim.datasets import load_or_default
 from sgdsim.errors import ParameterError
 from sgdsim.plotting import THEORY, figure, save
@@ -24,6 +33,12 @@ from sgdsim.scenario import Param, Scenario, at_least, list_check, non_negative,
 SOURCE = "Saxe, McClelland & Ganguli 2014, 'Exact solutions to the nonlinear dynamics of learning in deep " \
          "linear neural networks' (sigmoid for N = 2, deep analogue for N > 2)"
 EQUATION = "du/dt = N u^(2-2/N) (s - u); N = 2: u = s e^(2st) / (e^(2st) - 1 + s/u0); t = step * lr"
+HALF_TIME_SOURCE = "Saxe, McClelland & Ganguli 2014, learning time t = (1/2s) ln(u_f (s - u0) / (u0 (s - u_f))) " \
+                   "at u_f = s/2 (depth 2; deeper: its integral form)"
+EULER_SOURCE = "Euler's method on da/dt = a^(N-1) (s - a^N): time lag (lr/2) ln(f(a_half) / f(a_0)) + O(lr^2) " \
+               "(first-order error of the time to a level, summed per step)"
+LEADING_ORDER_FACTOR = 2.0   # claim (1): the flow's half-times hold within this many leading Euler corrections
+REMAINDER = 0.5              # claim (2): the gap is the leading Euler correction to within this fraction of it
 
 
 def whiten(X: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -49,6 +64,33 @@ def half_time_measured(t: np.ndarray, u: np.ndarray, s: float) -> float:
     return float(t[k - 1] + (s / 2 - u[k - 1]) * (t[k] - t[k - 1]) / (u[k] - u[k - 1]))
 
 
+def euler_lag(s, u0, depth: int, lr: float) -> np.ndarray:
+    """Leading-order delay of GD (Euler with step lr on da/dt = f(a) = a^(N-1) (s - a^N), a = u^(1/N)) in
+    reaching u = s/2 from u0: (lr/2) ln(f(a_half) / f(a_0)) (module docstring)."""
+    s, u0 = np.asarray(s, float), np.asarray(u0, float)
+    f = lambda a: a ** (depth - 1) * (s - a ** depth)  # noqa: E731
+    return lr / 2 * np.log(f((s / 2) ** (1 / depth)) / f(u0 ** (1 / depth)))
+
+
+def claims(measured: dict, theory: dict) -> list[Claim]:
+    """Per depth N: measured half-times against Saxe et al.'s flow within LEADING_ORDER_FACTOR x the leading
+    Euler correction, and the gap against that correction within REMAINDER of it (module docstring).
+    measured: {"half_time": {N: per-mode times}}; theory: {"half_time": {N: ...}, "euler_lag": {N: ...}}."""
+    out = []
+    for N, t_meas in measured["half_time"].items():
+        t_half, lag = np.asarray(theory["half_time"][N]), np.asarray(theory["euler_lag"][N])
+        out += [Claim(name=f"half_times_depth{N}", test="rel", measured=t_meas, predicted=t_half,
+                      tolerance=float(LEADING_ORDER_FACTOR * np.max(np.abs(lag) / t_half)),
+                      statement=f"depth {N}: every mode's learning time (u = s/2) is Saxe et al.'s, within "
+                                f"{LEADING_ORDER_FACTOR:g} x the largest first-order GD correction",
+                      source=HALF_TIME_SOURCE),
+                Claim(name=f"half_time_lag_depth{N}", test="rel", tolerance=REMAINDER,
+                      measured=np.asarray(t_meas) - t_half, predicted=lag,
+                      statement=f"depth {N}: GD lags Saxe et al.'s flow by the first-order Euler delay, within "
+                                f"{REMAINDER:g} of it", source=EULER_SOURCE)]
+    return out
+
+
 def run(p: dict, seed: int, writer, progress: bool):
     X, Y, source = load_or_default(p["data"], "hierarchy.npz")
     if p["batch"] > len(X):
@@ -68,7 +110,7 @@ def run(p: dict, seed: int, writer, progress: bool):
     writer.theory("singular_values", s, source="SVD of Sigma_yx = Y^T X / n (whitened X)",
                   equation="Sigma_yx = U diag(s) V^T", coords={"mode": np.arange(len(s))})
 
-    metrics = {}
+    metrics, measured, theory = {}, {"half_time": {}}, {"half_time": {}, "euler_lag": {}}
     method = f"SGD (batch {p['batch']})" if p["batch"] else "GD"
     lines = [f"saxe-modes: {source}{' (ZCA-whitened)' if whitened else ''}, n={len(X)}, {len(s)} modes s = "
              + ", ".join(f"{v:.3g}" for v in s) + f"; {method} lr={p['lr']:g}, init {p['init']}, t_max={t_max:.3g}"]
@@ -87,17 +129,17 @@ def run(p: dict, seed: int, writer, progress: bool):
         for sk, u0k in zip(s, u0):
             if (sk, u0k) not in curves:
                 curves[sk, u0k] = lt.saxe_mode(traj.time, sk, u0k, N)
-        theory = np.stack([curves[sk, u0k] for sk, u0k in zip(s, u0)], axis=1)
+        curve = np.stack([curves[sk, u0k] for sk, u0k in zip(s, u0)], axis=1)
         el = writer.element(f"modes_depth{N}", (len(s),), coords={"mode": np.arange(len(s))},
                             attrs={"description": "u_k = U_k^T W_e V_k during GD on the factors", "depth": N,
                                    "time_unit": "t = step * lr"})
         for row in zip(traj.steps, traj.time, u):
             el.append(*row)
-        writer.theory(f"modes_depth{N}", theory, step=traj.steps, time=traj.time, source=SOURCE,
+        writer.theory(f"modes_depth{N}", curve, step=traj.steps, time=traj.time, source=SOURCE,
                       equation=EQUATION, coords={"mode": np.arange(len(s))},
                       attrs={"depth": N, "u0": u0, "exact": p["init"] == "decoupled"})
         loss_th = lt.saxe_loss_curve(X, Y, traj.time, float(p["u0"]), N) if p["init"] == "decoupled" else \
-            np.sum(0.5 * (s - theory) ** 2, axis=1) + float(np.sum(Y ** 2)) / (2 * len(X)) - 0.5 * float(np.sum(s ** 2))
+            np.sum(0.5 * (s - curve) ** 2, axis=1) + float(np.sum(Y ** 2)) / (2 * len(X)) - 0.5 * float(np.sum(s ** 2))
         el = writer.element(f"loss_depth{N}", (), attrs={"description": "L(W_e) = (1/2n) sum |W_e x - y|^2"})
         for row in zip(traj.steps, traj.time, traj.loss):
             el.append(*row)
@@ -118,7 +160,12 @@ def run(p: dict, seed: int, writer, progress: bool):
         writer.element(f"half_time_depth{N}", (len(s),), coords={"mode": np.arange(len(s))},
                        attrs={"description": "first time u_k crosses s_k / 2 (NaN: not within the run)"}
                        ).append(int(steps[-1]), float(traj.time[-1]), t_meas)
-        err = float(np.max(np.abs(u - theory)) / s.max())
+        measured["half_time"][N], theory["half_time"][N] = t_meas, t_half
+        theory["euler_lag"][N] = euler_lag(s, u0, N, p["lr"])
+        writer.theory(f"half_time_lag_depth{N}", theory["euler_lag"][N], source=EULER_SOURCE,
+                      coords={"mode": np.arange(len(s))}, equation="dt = (lr/2) ln(f(a_half) / f(a_0)), "
+                      "f(a) = a^(N-1) (s - a^N), a_half = (s/2)^(1/N), a_0 = u0^(1/N)")
+        err = float(np.max(np.abs(u - curve)) / s.max())
         rel_half = float(np.nanmax(np.abs(t_meas - t_half) / t_half)) if np.isfinite(t_meas).any() else float("nan")
         metrics |= {f"mode_max_abs_error_depth{N}": err, f"half_time_max_rel_error_depth{N}": rel_half,
                     f"loss_max_abs_error_depth{N}": float(np.max(np.abs(traj.loss - loss_th))),
@@ -126,6 +173,7 @@ def run(p: dict, seed: int, writer, progress: bool):
         lines.append(f"  depth {N}: max |u - u_theory| / s_max = {err:.2e}; learning times (theory / measured): "
                      + ", ".join(f"{a:.3g}/{b:.3g}" for a, b in zip(t_half, t_meas)))
     writer.comparison(**metrics)
+    writer.claims(*claims(measured, theory))
     return "complete", "", lines
 
 
