@@ -1,6 +1,7 @@
 """Dynamics: frozen configs of the update rule, validated on creation, translated to solver arguments.
 
-Time is t = step * lr when compared with continuous-time theory (the Langevin step is dt = lr).
+Time is t = step * lr when compared with continuous-time theory (the Langevin step is dt = lr; an SME
+integrated with `substeps` steps per SGD step has t = step * lr / substeps: `step_time`).
 """
 from __future__ import annotations
 
@@ -63,11 +64,24 @@ class Dynamics:
     def __post_init__(self):
         _positive("lr", self.lr)
 
+    @property
+    def step_time(self) -> float:
+        """Continuous time per engine step (t = step x step_time for a constant rate)."""
+        return self.lr
+
     def solver_arguments(self, landscape: Landscape) -> dict:
         raise NotImplementedError
 
     def describe(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)} | {"rule": type(self).__name__}
+
+
+def minibatch_noise_factor(n_examples: int, batch: int, replace: bool) -> float:
+    """k with Cov(minibatch mean gradient) = k C(x), C the per-example gradient covariance: 1/B for B
+    independent uniform draws, (N - B) / (B (N - 1)) for B distinct examples (finite-population correction)."""
+    if replace:
+        return 1.0 / batch
+    return (n_examples - batch) / (batch * (n_examples - 1)) if n_examples > 1 else 0.0
 
 
 def _minibatch_source(landscape: Landscape, rule: str) -> str:
@@ -154,6 +168,71 @@ class Langevin(Dynamics):
         _check(D.shape == (landscape.dim, landscape.dim),
                f"diffusion matrix must be {landscape.dim}x{landscape.dim}, got {D.shape}")
         return args | dict(noise="constant", factor=_cholesky(D))
+
+
+@dataclass(frozen=True)
+class SME(Dynamics):
+    """The stochastic modified equation of minibatch SGD at learning rate lr (Li, Tai & E 2019, JMLR 20,
+    "Stochastic modified equations and dynamics of stochastic gradient algorithms I", SME for SGD):
+
+        order 1:  dX = -grad f(X) dt + sqrt(lr Sigma(X)) dW                       (weak error O(lr))
+        order 2:  dX = -grad(f + (lr/4)|grad f|^2)(X) dt + sqrt(lr Sigma(X)) dW   (weak error O(lr^2))
+                     = -(grad f + (lr/2) H grad f) dt + ...
+
+    on [0, T] with t = k lr matching SGD step k. Sigma(x) = k C(x) is the covariance of one minibatch gradient,
+    C the per-example gradient covariance (`Landscape.noise_covariance`), k from `minibatch_noise_factor`
+    (constant cov(a)/B on tilted sums; state dependent on regression: multiplicative noise). Why order 2: one
+    SGD step has mean -lr g and second moment lr^2 (g g^T + Sigma); over a time lr the SDE's increment has
+    mean lr b + (lr^2/2) (Dg) b + O(lr^3) = -lr g + O(lr^3) with b = -g - (lr/2) H g, and second moment
+    lr^2 (b b^T + Sigma) + O(lr^3): both match to O(lr^3) per step, hence O(lr^2) over [0, T].
+
+    Integrated by the particle engine with dt = lr / substeps (Euler–Maruyama, or stochastic Heun for the
+    constant noise of tilted sums), so engine step n is at t = n dt (`step_time`).
+
+    Momentum: not provided. The paper's SME for momentum SGD is a second-order (position-velocity) SDE under
+    its own scaling of the momentum parameter with lr; the engine's heavy ball at fixed beta has the rescaled
+    order-1 limit used by `fokker_planck.sde_coefficients` (T / (1 - beta)), and no order-2 form is given.
+    """
+    batch: int = 1
+    replace: bool = True
+    order: int = 2
+    substeps: int = 1
+    scheme: str = "euler"
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check(isinstance(self.batch, int) and not isinstance(self.batch, bool) and self.batch >= 1,
+               f"batch must be an integer >= 1, got {self.batch!r}")
+        _check(self.order in (1, 2), f"SME order must be 1 or 2, got {self.order!r}")
+        _check(isinstance(self.substeps, int) and not isinstance(self.substeps, bool) and self.substeps >= 1,
+               f"substeps must be an integer >= 1, got {self.substeps!r}")
+        _check(self.scheme in ("euler", "heun"), f"unknown scheme {self.scheme!r} (valid: euler, heun)")
+
+    @property
+    def step_time(self) -> float:
+        return self.lr / self.substeps
+
+    @property
+    def drift_hessian(self) -> float:
+        """c in the drift -(g + c H g): lr/2 at order 2 (the gradient of (lr/4)|grad f|^2), 0 at order 1."""
+        return self.lr / 2 if self.order == 2 else 0.0
+
+    def noise_factor(self, landscape: Landscape) -> float:
+        """k in Sigma = k C (see `minibatch_noise_factor`)."""
+        _minibatch_source(landscape, "the SME")
+        _check(self.batch <= landscape.n_examples,
+               f"batch {self.batch} is larger than the data ({landscape.n_examples} examples)")
+        return minibatch_noise_factor(landscape.n_examples, self.batch, self.replace)
+
+    def solver_arguments(self, landscape):
+        # sqrt(lr Sigma dt) z = sqrt(2 T dt) L z with T = lr k / 2 and L L^T = C
+        args = dict(gradient="full", lr_params=(self.step_time,), drift_hessian=self.drift_hessian,
+                    temperature=self.lr * self.noise_factor(landscape) / 2, scheme=self.scheme)
+        if isinstance(landscape, Tilted):
+            return args | dict(noise="constant", factor=_cholesky(np.cov(landscape.tilts.T, bias=True)))
+        _check(self.scheme == "euler", "state-dependent diffusion needs scheme='euler' (Heun converges to "
+                                       "the Stratonovich SDE)")
+        return args | dict(noise="gradient")
 
 
 def _cholesky(D: np.ndarray) -> np.ndarray:

@@ -6,7 +6,8 @@ steady state, free energy, KL, probability currents, circulation and mean first-
 
 The engine is `solvers.fokker_planck` (finite volumes, Scharfetter–Gummel fluxes, sparse LU). Times are
 continuous; for SGD, t = step x lr and the SDE limit has T = lr / (2B) and D the gradient-noise covariance
-(`sde_coefficients`).
+(`sde_coefficients`). `sme_problem` and `pde_density` give SGD's stochastic modified equation of order 2
+(default) or 1 (`modified_equations`): drift -grad(f + (lr/4)|grad f|^2) or -grad f, T D = lr Sigma / 2.
 
     fp = sgdsim.fokker_planck.problem(loss=sgdsim.DoubleWell(1), temperature=0.25, lo=-2.5, hi=2.5, cells=400)
     p_ss = fp.steady_state()                      # == fp.gibbs() to round-off for isotropic D
@@ -20,9 +21,10 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from .dynamics import SGD, Dynamics, GradientDescent, Langevin
+from .dynamics import SGD, SME, Dynamics, GradientDescent, Langevin, minibatch_noise_factor
 from .errors import ParameterError
-from .landscapes import Landscape, Tilted
+from .landscapes import Landscape, Regression, Tilted
+from .modified_equations import modified_loss
 from .solvers import fokker_planck as FP
 
 
@@ -116,6 +118,21 @@ class FokkerPlanck:
         except ValueError as e:
             raise ParameterError(str(e)) from None
         return p.reshape(self.shape)
+
+    def relaxation_time(self) -> float:
+        """1/lambda_1, the inverse spectral gap of the generator A (dp/dt = A p): the slowest mode's decay time
+        (for a double well the inter-well relaxation, 1/(k_LR + k_RL) by Kramers; Risken 1989, sec. 5.7 and
+        eq. 5.110). The two eigenvalues of A nearest 0 by shift-invert Arnoldi; lambda_0 = 0 is the steady state.
+        inf when the slowest mode does not decay (a disconnected or periodic problem with no gap)."""
+        from scipy.sparse.linalg import eigs
+        n = self.A.shape[0]
+        if n <= 8:   # too small for Arnoldi with k = 3
+            values = np.linalg.eigvals(self.A.toarray())
+        else:
+            values = eigs(self.A.tocsc(), k=3, sigma=1e-9, which="LM", return_eigenvectors=False)
+        rates = np.sort(-values.real)
+        gap = rates[1] if len(rates) > 1 else 0.0
+        return float(1.0 / gap) if gap > 0 else float("inf")
 
     # --- time stepping -----------------------------------------------------------------------------------
     def stepper(self, p0: np.ndarray, dt: float, scheme: str = "bdf2") -> FP.Stepper:
@@ -281,6 +298,10 @@ def problem(*, temperature: float, lo, hi, cells, loss: Landscape | Callable | N
     isotropic = diffusion is None
     if diffusion is None or not callable(diffusion):
         D = np.eye(d) if diffusion is None else np.atleast_2d(np.asarray(diffusion, float))
+        if D.ndim == 2 and D.shape[0] == D.shape[1] != d:
+            raise ParameterError(f"diffusion is {D.shape[0]}x{D.shape[0]} but the grid has {d} "
+                                 f"axis{'es' if d > 1 else ''}: give lo, hi and cells per axis "
+                                 f"({D.shape[0]} entries each)")
         if D.shape != (d, d) or not np.allclose(D, D.T) or np.any(np.linalg.eigvalsh(D) <= 0):
             raise ParameterError(f"diffusion must be a symmetric positive-definite {d}x{d} matrix, got {D.tolist()}")
         isotropic = bool(np.allclose(D, np.eye(d)))
@@ -301,17 +322,21 @@ def problem(*, temperature: float, lo, hi, cells, loss: Landscape | Callable | N
 def sde_coefficients(landscape: Landscape, dynamics: Dynamics) -> tuple[float, np.ndarray | Callable]:
     """(T, D) of the SDE limit dx = -grad f dt + sqrt(2 T D) dW of a dynamics config, time t = step x lr.
 
-    SGD on a tilted finite sum: T D = lr Cov(a) / (2B) (times (N - B)/(N - 1) without replacement, divided
-    by 1 - momentum; Mandt, Hoffman & Blei 2017); Langevin: its temperature and diffusion (the data's
-    gradient-noise covariance for diffusion="gradient", state-dependent C(x) for regression). A D that is a
-    multiple c I is folded into T (T c, I), so 1-D and isotropic problems have the Gibbs steady state."""
-    if isinstance(dynamics, SGD):
-        if not isinstance(landscape, Tilted):
-            raise ParameterError("the Fokker–Planck limit of SGD is implemented for tilted finite sums "
-                                 "(constant gradient-noise covariance)")
-        n, b = landscape.n_examples, dynamics.batch
-        factor = 1.0 if dynamics.replace else (n - b) / (n - 1)
-        T = dynamics.lr / (2 * b) * factor / (1 - dynamics.momentum)
+    SGD (and the SME of SGD): T D = lr Sigma / 2 with Sigma = k C the minibatch gradient covariance
+    (k = 1/B, or (N - B)/(B (N - 1)) without replacement; `dynamics.minibatch_noise_factor`): on a tilted
+    finite sum C = Cov(a) is constant (Mandt, Hoffman & Blei 2017), on regression C(x) is state dependent
+    (returned as a function); heavy-ball momentum divides T by 1 - momentum. Langevin: its temperature and
+    diffusion (the data's gradient-noise covariance for diffusion="gradient", state-dependent C(x) for
+    regression). A D that is a multiple c I is folded into T (T c, I), so 1-D and isotropic problems have the
+    Gibbs steady state."""
+    if isinstance(dynamics, (SGD, SME)):
+        if not isinstance(landscape, (Tilted, Regression)):
+            raise ParameterError("the Fokker–Planck equation of SGD needs a finite sum (tilted or regression), "
+                                 f"got {landscape.name}")
+        k = minibatch_noise_factor(landscape.n_examples, dynamics.batch, dynamics.replace)
+        T = dynamics.lr * k / 2 / (1 - getattr(dynamics, "momentum", 0.0))
+        if isinstance(landscape, Regression):
+            return T, lambda x: np.array([landscape.noise_covariance(xi) for xi in x])
         D = np.atleast_2d(np.cov(landscape.tilts.T, bias=True))
     elif isinstance(dynamics, Langevin):
         T = dynamics.effective_temperature
@@ -337,19 +362,62 @@ def sde_coefficients(landscape: Landscape, dynamics: Dynamics) -> tuple[float, n
     return T, D
 
 
-def pde_density(landscape: Landscape, dynamics: Dynamics, start, steps, *, lo, hi, cells,
+def sme_order(dynamics: Dynamics, order: int | None) -> int | None:
+    """The SME order a Fokker–Planck problem of `dynamics` solves: SGD 2 unless asked for 1 (no order 2 with
+    momentum); an `SME` dynamics its own order; other dynamics none (their own SDE)."""
+    if isinstance(dynamics, SME):
+        if order not in (None, dynamics.order):
+            raise ParameterError(f"the dynamics is the SME of order {dynamics.order}; got order={order}")
+        return dynamics.order
+    if isinstance(dynamics, SGD):
+        order = 2 if order is None else order
+        if order not in (1, 2):
+            raise ParameterError(f"SME order must be 1 or 2, got {order!r}")
+        if order == 2 and dynamics.momentum != 0.0:
+            raise ParameterError("the order-2 SME is for SGD without momentum; use order=1 (the rescaled SDE "
+                                 "limit T / (1 - momentum))")
+        return order
+    if order is not None:
+        raise ParameterError(f"order applies to SGD and its SME, not to {type(dynamics).__name__}")
+    return None
+
+
+def sme_problem(landscape: Landscape, dynamics: Dynamics, *, lo, hi, cells, order: int | None = None,
+                boundary="reflecting") -> FokkerPlanck:
+    """The Fokker–Planck problem of a dynamics on the box [lo, hi]: for SGD (or an `SME` dynamics) the
+    stochastic modified equation of order 2 (default) or 1 (Li, Tai & E 2019; `modified_equations`),
+
+        dp/dt = div(p grad F) + (lr/2) sum_kl d_k d_l (Sigma_kl p),   F = f + (lr/4)|grad f|^2 (order 2), f (1)
+
+    with Sigma = k C(x) in Itô form (constant for tilted sums, state dependent for regression); time t = step
+    x lr. For other dynamics, their own SDE (`sde_coefficients`). The problem gives the steady state
+    (`steady_state`, for order 2 with constant Sigma = c I the Gibbs density of F) and mean first-passage
+    times (`mfpt`) of either order."""
+    order = sme_order(dynamics, order)
+    T, D = sde_coefficients(landscape, dynamics)
+    loss = modified_loss(landscape, dynamics.lr) if order == 2 else landscape
+    lo, hi = (np.broadcast_to(np.asarray(v, float), (landscape.dim,)) for v in (lo, hi))
+    return problem(loss=loss, temperature=T, lo=lo, hi=hi, cells=cells, diffusion=D, boundary=boundary)
+
+
+def pde_density(landscape: Landscape, dynamics: Dynamics, start, steps, *, lo, hi, cells, order: int | None = None,
                 dt: float | None = None, scheme: str = "bdf2", boundary="reflecting",
                 progress: bool = False) -> tuple[FokkerPlanck, Evolution]:
-    """The Fokker–Planck density of a run's SDE limit at the given SGD steps (t = step x lr).
+    """The Fokker–Planck density of a run at the given engine steps (t = step x `dynamics.step_time`, lr
+    for SGD): for SGD the order-2 SME by default, order=1 the order-1 SME (= the SDE limit), see
+    `sme_problem`.
+
+        fp, out = pde_density(finite_sum_double_well(256, 7.0), SGD(lr=0.02, batch=2), [-1.0],
+                              steps=[0, 250, 500], lo=-2.5, hi=2.5, cells=600)   # order 2
+        out.density[i]  # at out.times[i] = steps[i] x lr;  fp.bin_probabilities(out.density[i], edges)
 
     start: a point (all particles there: a cloud-in-cell delta) or a density on the grid. dt defaults to
-    lr x (the smallest gap between recorded steps) / 100. Returns the problem (grid, functionals) and the
-    `Evolution` (density[i] at times[i] = steps[i] x lr)."""
-    T, D = sde_coefficients(landscape, dynamics)
-    fp = problem(loss=landscape, temperature=T, lo=lo, hi=hi, cells=cells, diffusion=D, boundary=boundary)
+    (the smallest time between recorded steps) / 100. Returns the problem (grid, functionals) and the
+    `Evolution`."""
+    fp = sme_problem(landscape, dynamics, lo=lo, hi=hi, cells=cells, order=order, boundary=boundary)
     start = np.asarray(start, dtype=float)
     p0 = fp.point_mass(start.ravel()) if start.size == fp.grid.dim else start.reshape(fp.shape)
-    times = np.asarray(steps, dtype=float) * dynamics.lr
+    times = np.asarray(steps, dtype=float) * dynamics.step_time
     if dt is None:
         gaps = np.diff(np.concatenate([[0.0], times]))
         gaps = gaps[gaps > 0]

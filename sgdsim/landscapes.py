@@ -1,5 +1,5 @@
-"""Landscapes: what SGD minimizes. Each gives a readable NumPy value/gradient (vectorized over particles,
-x of shape (M, d)) and the code, parameters and data of its Numba kernel in `solvers.landscape_kernels`;
+"""Landscapes: what SGD minimizes. Each gives a readable NumPy value, gradient and Hessian-vector product
+(vectorized over particles, x of shape (M, d)) and the code, parameters and data of its Numba kernel in `solvers.landscape_kernels`;
 tests check the two agree. Finite sums f = (1/N) sum_i f_i also give per-example gradients, so minibatches
 are real.
 """
@@ -48,6 +48,10 @@ class Landscape:
     def grad(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
+    def hessian_vector(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """H(x) v, the Hessian of f at each point times the matching vector (both (..., d))."""
+        raise NotImplementedError
+
     def example_grads(self, x: np.ndarray) -> np.ndarray:
         """Per-example gradients (N, d) at one point x (finite sums only)."""
         raise ParameterError(f"{self.name} is not a finite sum: it has no per-example gradients")
@@ -82,6 +86,9 @@ class Quadratic(Landscape):
     def grad(self, x):
         return self.theta * _as_points(x, self.dim)
 
+    def hessian_vector(self, x, v):
+        return self.theta * _as_points(v, self.dim)
+
 
 @dataclass(frozen=True, eq=False)
 class DoubleWell(Landscape):
@@ -102,6 +109,10 @@ class DoubleWell(Landscape):
         x = _as_points(x, self.dim)
         return 4.0 * self.height * x * (x * x - 1.0)
 
+    def hessian_vector(self, x, v):
+        x = _as_points(x, self.dim)
+        return self.height * (12.0 * x * x - 4.0) * v
+
 
 @dataclass(frozen=True, eq=False)
 class StrictSaddle(Landscape):
@@ -119,6 +130,12 @@ class StrictSaddle(Landscape):
         g = x.copy()
         g[..., 0] = x[..., 0] ** 3 - x[..., 0]
         return g
+
+    def hessian_vector(self, x, v):
+        x = _as_points(x, self.dim)
+        hv = np.array(v, dtype=float, copy=True)
+        hv[..., 0] *= 3.0 * x[..., 0] ** 2 - 1.0
+        return hv
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,6 +162,14 @@ class SharpWide(Landscape):
             slope = slope + bump * u / width
         return value, slope
 
+    def _curvature(self, x1):
+        """d^2 f / d x_1^2 = 2c + sum_j a_j e^{-u_j^2/2} (1 - u_j^2) / s_j^2."""
+        acc = 2.0 * self.confinement
+        for depth, centre, width in (self.sharp, self.wide):
+            u = (x1 - centre) / width
+            acc = acc + depth * np.exp(-0.5 * u * u) * (1.0 - u * u) / width ** 2
+        return acc
+
     def value(self, x):
         x = _as_points(x, self.dim)
         return self._along_x1(x[..., 0])[0] + 0.5 * np.sum(x[..., 1:] ** 2, axis=-1)
@@ -154,6 +179,12 @@ class SharpWide(Landscape):
         g = x.copy()
         g[..., 0] = self._along_x1(x[..., 0])[1]
         return g
+
+    def hessian_vector(self, x, v):
+        x = _as_points(x, self.dim)
+        hv = np.array(v, dtype=float, copy=True)
+        hv[..., 0] *= self._curvature(x[..., 0])
+        return hv
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,6 +215,11 @@ class Ripple(Landscape):
         x = _as_points(x, self.dim)
         k = 2 * np.pi / self.wavelength
         return self.bowl * x + self.amplitude * k * np.exp(-0.5 * (k * smoothing) ** 2) * np.sin(k * x)
+
+    def hessian_vector(self, x, v):
+        x = _as_points(x, self.dim)
+        k = 2 * np.pi / self.wavelength
+        return (self.bowl + self.amplitude * k * k * np.cos(k * x)) * v
 
 
 @dataclass(frozen=True, eq=False)
@@ -225,6 +261,9 @@ class Tilted(Landscape):
 
     def grad(self, x):
         return self.base.grad(x)
+
+    def hessian_vector(self, x, v):
+        return self.base.hessian_vector(x, v)   # the tilts a_i . x are linear: no curvature
 
     def example_grads(self, x):
         return self.base.grad(np.asarray(x, float)[None, :]) + self.tilts
@@ -282,6 +321,11 @@ class Regression(Landscape):
     def grad(self, x):
         r = self.residuals(x)
         return (np.sign(r) * np.abs(r) ** (self.p - 1)) @ self.A / len(self.b)
+
+    def hessian_vector(self, x, v):
+        """(1/N) sum_i (p - 1)|r_i|^(p-2) (a_i . v) a_i."""
+        curvature = (self.p - 1) * np.abs(self.residuals(x)) ** (self.p - 2)
+        return (curvature * (_as_points(v, self.dim) @ self.A.T)) @ self.A / len(self.b)
 
     def example_grads(self, x):
         r = self.residuals(np.asarray(x, float))

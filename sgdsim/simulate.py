@@ -55,12 +55,12 @@ class Outcome:
 
 
 def _clock(dynamics: Dynamics, n_steps: int):
-    """steps -> t_n = sum_{k<n} eta_k: step * lr for a constant rate, else the schedule's cumulative sum,
-    tabulated once per run."""
+    """steps -> t_n = sum_{k<n} eta_k: step * step_time (lr, or lr / substeps for an SME) for a constant rate,
+    else the schedule's cumulative sum, tabulated once per run."""
     if isinstance(dynamics, GradientDescent) and dynamics.schedule.kind != "constant":
         table = np.concatenate([[0.0], np.cumsum(dynamics.schedule.rates(dynamics.lr, np.arange(n_steps)))])
         return lambda steps: table[np.asarray(steps, dtype=np.int64)]
-    return lambda steps: np.asarray(steps) * dynamics.lr
+    return lambda steps: np.asarray(steps) * dynamics.step_time
 
 
 def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_steps: int, seed: int,

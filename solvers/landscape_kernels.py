@@ -1,4 +1,5 @@
-"""Landscape kernels, selected by an integer code so one compiled stepper serves every landscape.
+"""Landscape kernels (value, gradient, Hessian-vector product), selected by an integer code so one compiled
+stepper serves every landscape.
 
 Numba keys its on-disk cache on argument types, and a jitted function passed as an argument is typed by its
 identity: every process would recompile. An integer code keeps the stepper cacheable; a new landscape is a
@@ -54,6 +55,28 @@ def _residual(x, data, i):
     for k in range(d):
         r += data[i, k] * x[k]
     return r
+
+
+@jit(inline="always")
+def _sharp_wide_curvature(x1, theta):
+    """d^2 f / d x_1^2 of SHARP_WIDE: 2c + sum_j a_j e^{-u_j^2/2} (1 - u_j^2) / s_j^2, u_j = (x_1 - m_j)/s_j."""
+    acc = 2.0 * theta[6]
+    for j in range(2):
+        a, m, s = theta[3 * j], theta[3 * j + 1], theta[3 * j + 2]
+        u = (x1 - m) / s
+        acc += a * np.exp(-0.5 * u * u) * (1.0 - u * u) / (s * s)
+    return acc
+
+
+@jit(inline="always")
+def separable_curvature(code, xk, theta, k):
+    """d^2 f / d x_k^2 for the landscapes that are sums over coordinates (QUADRATIC, DOUBLE_WELL, RIPPLE)."""
+    if code == QUADRATIC:
+        return theta[k]
+    if code == DOUBLE_WELL:
+        return theta[0] * (12.0 * xk * xk - 4.0)
+    wave = 2.0 * np.pi / theta[2]
+    return theta[0] + theta[1] * wave * wave * np.cos(wave * xk)
 
 
 @jit(inline="always")
@@ -131,6 +154,42 @@ def grad(code, x, theta, data, out):
         n = data.shape[0]
         for i in range(n):
             example_grad_add(code, x, theta, data, i, 1.0 / n, out)
+
+
+@jit(inline="always")
+def hessian_vector(code, x, theta, data, v, out):
+    """out = H(x) v with H the Hessian of f (the mean over examples for finite sums): diagonal for the
+    separable landscapes; (1/N) sum_i phi''(r_i) (a_i . v) a_i for regression, phi''(r) = (p - 1)|r|^(p-2)."""
+    d = x.shape[0]
+    if code == QUADRATIC or code == DOUBLE_WELL or code == RIPPLE:
+        for k in range(d):
+            out[k] = separable_curvature(code, x[k], theta, k) * v[k]
+    elif code == STRICT_SADDLE or code == SHARP_WIDE:
+        for k in range(1, d):
+            out[k] = v[k]
+        if code == STRICT_SADDLE:
+            out[0] = (3.0 * x[0] * x[0] - 1.0) * v[0]
+        else:
+            out[0] = _sharp_wide_curvature(x[0], theta) * v[0]
+    else:
+        out[:] = 0.0
+        n = data.shape[0]
+        for i in range(n):
+            r = _residual(x, data, i)
+            curvature = 1.0 if code == LEAST_SQUARES else (theta[0] - 1.0) * abs(r) ** (theta[0] - 2.0)
+            av = 0.0
+            for k in range(d):
+                av += data[i, k] * v[k]
+            weight = curvature * av / n
+            for k in range(d):
+                out[k] += weight * data[i, k]
+
+
+@jit(parallel=True)
+def hessian_vectors(code, xs, theta, data, vs, out):
+    """out[p] = H(xs[p]) vs[p] for every particle, in parallel (the compiled side of the twin tests)."""
+    for p in prange(xs.shape[0]):
+        hessian_vector(code, xs[p], theta, data, vs[p], out[p])
 
 
 @jit(parallel=True)

@@ -8,6 +8,9 @@ Update rules (lr = eta_n from the schedule; z ~ N(0, I) from the particle's own 
   Langevin, stochastic Heun:          xb = x - eta grad f(x) + sqrt(2 T eta) L z
                                        x <- x - eta/2 (grad f(x) + grad f(xb)) + sqrt(2 T eta) L z
     (weak order 2 for additive noise: Kloeden & Platen 1992, eq. 15.1.3)
+  modified drift (the order-2 stochastic modified equation of SGD, Li, Tai & E 2019): with c != 0 the
+                                       full gradient g is replaced by g + c H(x) g in the updates above (and
+                                       at the Heun predictor), c = lr_SGD / 2, H the Hessian of f
   perturbed GD (Jin et al. 2017):     if |g| <= g_thres and n - n_kick >= t_thres: x <- x + xi,
                                        xi uniform in the ball of radius r; then the step above.
 The state-dependent diffusion D(x) = (1/N) sum_i (g_i - g)(g_i - g)^T is the gradient-noise covariance of
@@ -22,7 +25,7 @@ import numpy as np
 from numba import literally, prange
 
 from ._jit import jit
-from .landscape_kernels import DOUBLE_WELL, QUADRATIC, example_grad_add, grad, separable_grad
+from .landscape_kernels import DOUBLE_WELL, QUADRATIC, example_grad_add, grad, hessian_vector, separable_grad
 from .rng import next_below, next_double, next_normal
 
 BLOCK = 256  # particles per parallel work item; fixed so scratch is allocated once per block
@@ -81,6 +84,14 @@ def _gradient(s, source, code, x, theta, data, batch, replace, idx, out):
             for k in range(x.shape[0]):
                 out[k] += data[idx[j], k] / batch
     return s
+
+
+@jit(inline="always")
+def _correct_drift(code, x, theta, data, drift_hessian, g, hg):
+    """g <- g + c H(x) g: the drift correction of the order-2 modified equation (c = lr / 2)."""
+    hessian_vector(code, x, theta, data, g, hg)
+    for k in range(x.shape[0]):
+        g[k] += drift_hessian * hg[k]
 
 
 @jit
@@ -222,16 +233,17 @@ def _fused_steps(s, p, xp, code, theta, noise, temperature, schedule, lr_params,
 
 @jit
 def _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick,
-                      code, theta, data, source, batch, replace, schedule, lr_params, momentum,
+                      code, theta, data, source, batch, replace, schedule, lr_params, momentum, drift_hessian,
                       noise, temperature, factor, scheme, kick_gradient, kick_radius, kick_interval,
                       target, target_lo, target_hi, limit, step0, n_steps,
-                      g, g_bar, z, xi, x_bar, idx, per_example, cov):
+                      g, g_bar, hg, z, xi, x_bar, idx, per_example, cov):
     """The step loop of one particle (helpers inlined here; the parallel loop only distributes particles)."""
     d = x.shape[1]
     s = (states[p, 0], states[p, 1], states[p, 2], states[p, 3])
     xp = x[p]
     if ((code == QUADRATIC or code == DOUBLE_WELL) and source == GRAD_FULL and scheme == SCHEME_EULER
-            and (noise == NOISE_ISOTROPIC or noise == NOISE_NONE) and momentum == 0.0 and kick_radius == 0.0):
+            and (noise == NOISE_ISOTROPIC or noise == NOISE_NONE) and momentum == 0.0 and kick_radius == 0.0
+            and drift_hessian == 0.0):
         s = _fused_steps(s, p, xp, code, theta, noise, temperature, schedule, lr_params, limit, target,
                          target_lo, target_hi, first_hit, diverged_at, step0, n_steps)
         states[p, 0], states[p, 1], states[p, 2], states[p, 3] = s
@@ -243,6 +255,8 @@ def _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick,
             s = _ball_kick(s, xp, kick_radius, z)
             last_kick[p] = n
             s = _gradient(s, source, code, xp, theta, data, batch, replace, idx, g)
+        if drift_hessian != 0.0:
+            _correct_drift(code, xp, theta, data, drift_hessian, g, hg)
         if noise == NOISE_GRADIENT:
             gradient_noise_factor(code, xp, theta, data, per_example, cov, factor)
         s = _noise(s, noise, np.sqrt(2.0 * temperature * eta), factor, z, xi)
@@ -250,6 +264,8 @@ def _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick,
             for k in range(d):
                 x_bar[k] = xp[k] - eta * g[k] + xi[k]
             grad(code, x_bar, theta, data, g_bar)
+            if drift_hessian != 0.0:
+                _correct_drift(code, x_bar, theta, data, drift_hessian, g_bar, hg)
             for k in range(d):
                 xp[k] += -0.5 * eta * (g[k] + g_bar[k]) + xi[k]
         elif momentum != 0.0:
@@ -271,7 +287,7 @@ def _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick,
 def advance(x, velocity, states, first_hit, diverged_at, last_kick,
             code, theta, data,
             source, batch, replace,
-            schedule, lr_params, momentum,
+            schedule, lr_params, momentum, drift_hessian,
             noise, temperature, factor, scheme,
             kick_gradient, kick_radius, kick_interval,
             target, target_lo, target_hi, limit,
@@ -295,6 +311,7 @@ def advance(x, velocity, states, first_hit, diverged_at, last_kick,
     for blk in prange(n_blocks):
         g = np.empty(d)
         g_bar = np.empty(d)
+        hg = np.empty(d)
         z = np.empty(d)
         xi = np.empty(d)
         x_bar = np.empty(d)
@@ -306,6 +323,6 @@ def advance(x, velocity, states, first_hit, diverged_at, last_kick,
             if diverged_at[p] < 0:
                 _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick,
                                   code, theta, data, source, batch, replace, schedule, lr_params, momentum,
-                                  noise, temperature, local_factor, scheme, kick_gradient, kick_radius,
-                                  kick_interval, target, target_lo, target_hi, limit, step0, n_steps,
-                                  g, g_bar, z, xi, x_bar, idx, per_example, cov)
+                                  drift_hessian, noise, temperature, local_factor, scheme, kick_gradient,
+                                  kick_radius, kick_interval, target, target_lo, target_hi, limit, step0,
+                                  n_steps, g, g_bar, hg, z, xi, x_bar, idx, per_example, cov)

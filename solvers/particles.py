@@ -23,7 +23,7 @@ _SCHEDULES = {"constant": K.SCHEDULE_CONSTANT, "step": K.SCHEDULE_STEP, "cosine"
 _TARGETS = {"enter": K.TARGET_ENTER, "exit": K.TARGET_EXIT}
 
 
-_ADVANCE = LiteralDispatch(K.advance, literal_positions=(6, 9, 15, 18))  # code, source, noise, scheme
+_ADVANCE = LiteralDispatch(K.advance, literal_positions=(6, 9, 16, 19))  # code, source, noise, scheme
 
 
 def _code(table: dict, name: str, what: str) -> int:
@@ -41,14 +41,15 @@ class Target:
 
 
 class ParticleSolver:
-    """M particles in d dimensions under SGD, Langevin or perturbed GD (see `particle_kernel`)."""
+    """M particles in d dimensions under SGD, Langevin (optionally with the modified drift g + c H g of a
+    stochastic modified equation) or perturbed GD (see `particle_kernel`)."""
 
     name = "particles"
 
     def __init__(self, *, landscape: int, theta: np.ndarray, data: np.ndarray, x0: np.ndarray, seed: int,
                  gradient: str = "full", batch: int = 0, replace: bool = True,
                  schedule: str = "constant", lr_params: tuple = (0.01,), momentum: float = 0.0,
-                 noise: str = "none", temperature: float = 0.0, factor: np.ndarray | None = None,
+                 drift_hessian: float = 0.0, noise: str = "none", temperature: float = 0.0, factor: np.ndarray | None = None,
                  scheme: str = "euler", kick_gradient: float = 0.0, kick_radius: float = 0.0,
                  kick_interval: int = 0, target: Target | None = None, limit: float = 1e10,
                  first_particle: int = 0):
@@ -68,6 +69,9 @@ class ParticleSolver:
         self.schedule = _code(_SCHEDULES, schedule, "schedule")
         self.lr_params = np.asarray(lr_params, dtype=np.float64)
         self.momentum = float(momentum)
+        self.drift_hessian = float(drift_hessian)
+        if self.drift_hessian != 0.0 and (self.source != K.GRAD_FULL or self.momentum != 0.0):
+            raise ValueError("the modified drift g + c H g needs the full gradient and no momentum")
         self.noise = _code(_NOISES, noise, "noise")
         self.temperature = float(temperature)
         self.factor = np.eye(d) if factor is None else np.ascontiguousarray(factor, dtype=np.float64)
@@ -96,7 +100,7 @@ class ParticleSolver:
         """Run `n_steps` updates of every live particle (compiled; no Python in between)."""
         _ADVANCE(self.x, self.velocity, self.states, self.first_hit, self.diverged_at, self.last_kick,
                   self.code, self.theta, self.data, self.source, self.batch, self.replace,
-                  self.schedule, self.lr_params, self.momentum,
+                  self.schedule, self.lr_params, self.momentum, self.drift_hessian,
                   self.noise, self.temperature, self.factor, self.scheme,
                   *self.kick, self.target, self.target_lo, self.target_hi, self.limit,
                   self.step, int(n_steps))

@@ -67,10 +67,11 @@ def _batch(stream: Stream, n: int, b: int, replace: bool) -> list[int]:
     return chosen
 
 
-def advance(solver, n_steps: int, grad, example_grad) -> dict:
+def advance(solver, n_steps: int, grad, example_grad, hessian_vector=None) -> dict:
     """The state after `n_steps` more updates of a copy of `solver` (a ParticleSolver), in NumPy.
 
-    grad(x) and example_grad(x, i) are the landscape's NumPy full and per-example gradients.
+    grad(x) and example_grad(x, i) are the landscape's NumPy full and per-example gradients;
+    hessian_vector(x, v) = H(x) v is needed when the solver has the modified drift g + c H g (c != 0).
     """
     x = solver.x.copy()
     velocity = solver.velocity.copy()
@@ -79,6 +80,12 @@ def advance(solver, n_steps: int, grad, example_grad) -> dict:
     kick_gradient, kick_radius, kick_interval = solver.kick
     minibatch = solver.source != 0
     n_examples = len(solver.data)
+    c = solver.drift_hessian
+
+    def drift(point):  # the full gradient with the modified-equation correction g + c H g
+        g = grad(point)
+        return g + c * hessian_vector(point, g) if c else g
+
     for p in range(len(x)):
         if diverged_at[p] >= 0:
             continue
@@ -100,10 +107,12 @@ def advance(solver, n_steps: int, grad, example_grad) -> dict:
                 x[p] += kick_radius * stream.uniform() ** (1 / x.shape[1]) * z / np.linalg.norm(z)
                 last_kick[p] = n
                 g = gradient(x[p])
+            if c:
+                g = g + c * hessian_vector(x[p], g)
             xi = _noise(solver, stream, eta, x[p], example_grad, n_examples)
             if solver.scheme == 1:  # Heun
                 x_bar = x[p] - eta * g + xi
-                x[p] = x[p] - 0.5 * eta * (g + grad(x_bar)) + xi
+                x[p] = x[p] - 0.5 * eta * (g + drift(x_bar)) + xi
             else:
                 velocity_p = solver.momentum * velocity[p] - eta * g if solver.momentum else -eta * g
                 if solver.momentum:

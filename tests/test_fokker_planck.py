@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.integrate
 import scipy.linalg
 
 import sgdsim
@@ -255,7 +256,7 @@ def test_pde_density_for_sgd_runs_uses_the_sde_temperature():
     dyn = sgdsim.SGD(lr=0.02, batch=4)
     T, Dm = F.sde_coefficients(landscape, dyn)
     assert T == pytest.approx(0.02 * np.var(landscape.tilts) / 8, rel=1e-12) and np.array_equal(Dm, np.eye(1))
-    fp, out = F.pde_density(landscape, dyn, [-1.0], [0, 50, 100], lo=-2.5, hi=2.5, cells=100)
+    fp, out = F.pde_density(landscape, dyn, [-1.0], [0, 50, 100], lo=-2.5, hi=2.5, cells=100, order=1)
     assert np.allclose(out.times, [0, 1, 2])
     hand = F.problem(loss=DW, temperature=T, lo=-2.5, hi=2.5, cells=100)
     ref = hand.evolve(hand.point_mass([-1.0]), [0, 1, 2], 0.01)
@@ -266,3 +267,114 @@ def test_pde_density_for_sgd_runs_uses_the_sde_temperature():
     assert T2 == pytest.approx(0.025) and np.allclose(D2, np.cov(tilted.tilts.T, bias=True))
     with pytest.raises(ParameterError, match="no noise"):
         F.sde_coefficients(DW, sgdsim.GradientDescent(lr=0.1))
+
+
+# --- the stochastic modified equations of SGD (issue 15) ------------------------------------------------
+
+TILTED_DW = sgdsim.finite_sum_double_well(64, spread=3.0, seed=2)
+
+
+def _modified_double_well(x, lr):
+    """f + (lr/4) f'^2 for f = (x^2 - 1)^2, written out by hand (the order-2 SME's potential)."""
+    return (x * x - 1) ** 2 + lr / 4 * (4 * x * (x * x - 1)) ** 2
+
+
+def test_sme_steady_states_are_the_gibbs_densities_of_f_and_of_the_modified_loss():
+    """1-D tilted sum (constant Sigma): the order-2 PDE's steady state is exp(-(f + lr f'^2/4)/T)/Z on the
+    cells to round-off, the order-1 one exp(-f/T)/Z; the two differ by far more than round-off."""
+    dyn = sgdsim.SGD(lr=0.05, batch=2)
+    T = 0.05 * np.var(TILTED_DW.tilts) / 4
+    states = {}
+    for order, potential in ((2, lambda x: _modified_double_well(x, 0.05)), (1, lambda x: (x * x - 1) ** 2)):
+        fp = F.sme_problem(TILTED_DW, dyn, lo=-2.0, hi=2.0, cells=300, order=order)
+        assert fp.temperature == pytest.approx(T, rel=1e-12)
+        w = np.exp(-(potential(fp.grid.centres(0)) - potential(fp.grid.centres(0)).min()) / T)
+        np.testing.assert_allclose(fp.steady_state(), w / fp.integrate(w), rtol=1e-8, atol=1e-12)
+        states[order] = fp.steady_state()
+    assert np.abs(states[2] - states[1]).max() > 0.05 * states[1].max()
+    default = F.sme_problem(TILTED_DW, dyn, lo=-2.0, hi=2.0, cells=300)    # SGD solves order 2 by default
+    np.testing.assert_array_equal(default.steady_state(), states[2])
+
+
+def _regression_1d():
+    rng = np.random.default_rng(4)
+    a = 1.0 + 0.5 * rng.standard_normal(24)
+    return sgdsim.Regression(a[:, None], 0.8 * a + 0.6 * rng.standard_normal(24))
+
+
+def test_sme_with_multiplicative_noise_keeps_mass_and_sign_and_has_the_exact_ito_steady_state():
+    """Least squares in 1-D: Sigma(x) = k C(x) is state dependent. The order-2 PDE conserves mass, stays
+    non-negative, and its steady state converges at second order to the zero-flux density
+    p ~ exp(int b / (T D)) / D of the Itô SDE with b = -f' - (lr/2) f'' f', T D = lr k C(x) / 2, computed here
+    by quadrature on a fine grid."""
+    ls, lr, batch = _regression_1d(), 0.2, 2
+    dyn = sgdsim.SGD(lr=lr, batch=batch)
+    T = lr / (2 * batch)
+    H = float(np.mean(ls.A[:, 0] ** 2))
+
+    def drift(x):
+        g = ls.grad(x[:, None])[:, 0]
+        return -g - lr / 2 * H * g
+
+    def noise(x):
+        return np.array([ls.noise_covariance([v])[0, 0] for v in x])
+
+    fine = np.linspace(-1.5, 3.0, 20001)
+    log_w = scipy.integrate.cumulative_trapezoid(drift(fine) / (T * noise(fine)), fine, initial=0.0)
+    hs, errors = [], []
+    for n in (60, 120, 240):
+        fp = F.sme_problem(ls, dyn, lo=-1.5, hi=3.0, cells=n)
+        x = fp.grid.centres(0)
+        exact = np.exp(np.interp(x, fine, log_w) - log_w.max()) / noise(x)
+        exact /= fp.integrate(exact)
+        p = fp.steady_state()
+        hs.append(fp.grid.spacing[0])
+        errors.append(fp.integrate(np.abs(p - exact)))
+    assert errors[-1] < 2e-3 and slope(hs, errors) > 1.8, errors
+    order1 = F.sme_problem(ls, dyn, lo=-1.5, hi=3.0, cells=240, order=1).steady_state()
+    assert fp.integrate(np.abs(order1 - exact)) > 10 * errors[-1]       # order 1 is another density
+    out = fp.evolve(fp.point_mass([2.0]), [0.0, 1.0, 5.0, 20.0], dt=0.01)
+    assert np.all(np.abs([fp.mass(p) - 1 for p in out.density]) < 1e-11)
+    assert out.density.min() >= -1e-14
+
+
+def test_sme_mfpt_matches_the_exact_integral_of_the_modified_potential():
+    """The order-2 PDE's mean first-passage time over the barrier equals the exact 1-D integral with the
+    potential f + (lr/4) f'^2 (within 1% at 400 cells), and is not the order-1 (plain f) time."""
+    lr = 0.05
+    dyn = sgdsim.SGD(lr=lr, batch=2)
+    fp = F.sme_problem(TILTED_DW, dyn, lo=-2.5, hi=2.5, cells=400)
+    c = fp.grid.centres(0)
+    target = c >= 0.5 - 1e-9
+    tau = fp.mfpt(target)
+    i0 = int(np.argmin(np.abs(c + 1)))
+    T = fp.temperature
+    exact = E.mfpt_exact_1d(lambda x: _modified_double_well(x, lr), c[i0], c[target][0], T, wall=-2.5)
+    plain = E.mfpt_exact_1d(lambda x: (x * x - 1) ** 2, c[i0], c[target][0], T, wall=-2.5)
+    assert tau[i0] == pytest.approx(exact, rel=0.01)
+    assert abs(plain / exact - 1) > 3 * 0.01       # the order-1 time is outside the tolerance
+    tau1 = F.sme_problem(TILTED_DW, dyn, lo=-2.5, hi=2.5, cells=400, order=1).mfpt(target)
+    assert tau1[i0] == pytest.approx(plain, rel=0.01)
+
+
+def test_pde_density_of_an_sme_dynamics_uses_its_step_time():
+    sme = sgdsim.dynamics.SME(lr=0.1, batch=2, substeps=4)
+    fp, out = F.pde_density(TILTED_DW, sme, [0.5], [0, 8, 16], lo=-2, hi=2, cells=80)
+    np.testing.assert_allclose(out.times, [0.0, 0.2, 0.4])
+    _, ref = F.pde_density(TILTED_DW, sgdsim.SGD(lr=0.1, batch=2), [0.5], [0, 2, 4], lo=-2, hi=2, cells=80,
+                           dt=0.2 / 100)
+    np.testing.assert_allclose(out.density, ref.density, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: F.sme_problem(TILTED_DW, sgdsim.SGD(lr=0.1, momentum=0.5), lo=-2, hi=2, cells=10),
+     "order-2 SME is for SGD without momentum"),
+    (lambda: F.sme_problem(TILTED_DW, sgdsim.SGD(lr=0.1), lo=-2, hi=2, cells=10, order=3), "order must be 1 or 2"),
+    (lambda: F.sme_problem(DW, sgdsim.Langevin(lr=0.1), lo=-2, hi=2, cells=10, order=2), "order applies to SGD"),
+    (lambda: F.sme_problem(TILTED_DW, sgdsim.dynamics.SME(lr=0.1, order=1), lo=-2, hi=2, cells=10, order=2),
+     "SME of order 1"),
+    (lambda: F.sme_problem(DW, sgdsim.SGD(lr=0.1), lo=-2, hi=2, cells=10), "needs a finite sum"),
+])
+def test_sme_problem_bad_input(call, message):
+    with pytest.raises(ParameterError, match=message):
+        call()

@@ -1,5 +1,6 @@
 """Landscapes: the Numba kernels equal their NumPy twins, gradients equal finite differences of the values,
-per-example gradients average to the full gradient, and tilted sums have the documented noise."""
+Hessian-vector products equal finite differences of the gradients, per-example gradients average to the full
+gradient, and tilted sums have the documented noise."""
 import numpy as np
 import pytest
 
@@ -24,6 +25,7 @@ LANDSCAPES = {
     "tilted-quadratic": L.Tilted(L.Quadratic([0.5, 2.0]), RAW_TILTS),
     "least-squares": L.Regression(A, B),
     "l4-regression": L.Regression(A, B, p=4),
+    "ripple": L.Ripple(2, bowl=0.7, amplitude=0.1, wavelength=0.4),
 }
 FINITE_SUMS = ["finite-sum-double-well", "tilted-quadratic", "least-squares", "l4-regression"]
 
@@ -63,6 +65,24 @@ def test_gradient_equals_central_differences(name, rng):
         fd[:, k] = (ls.value(xs + e) - ls.value(xs - e)) / (2 * h)
     scale = np.abs(fd).max()
     np.testing.assert_allclose(ls.grad(xs), fd, rtol=1e-6, atol=1e-7 * scale)
+
+
+@pytest.mark.parametrize("name", LANDSCAPES)
+def test_hessian_vector_kernel_equals_twin_and_finite_differences(name, rng):
+    """H(x) v: the compiled kernel (parallel over particles), the NumPy twin, and the central difference
+    (grad f(x + h v) - grad f(x - h v)) / 2h of the gradient (itself checked against the values above)."""
+    ls = LANDSCAPES[name]
+    xs, vs = _points(ls, rng, m=12), rng.standard_normal((12, ls.dim))
+    twin = ls.hessian_vector(xs, vs)
+    compiled = np.empty_like(xs)
+    LK.hessian_vectors(ls.code, xs, ls.theta, np.ascontiguousarray(ls.data, dtype=float), vs, compiled)
+    scale = np.abs(twin).max()
+    np.testing.assert_allclose(compiled, twin, rtol=1e-12, atol=1e-12 * scale)
+    h = 1e-5
+    fd = (ls.grad(xs + h * vs) - ls.grad(xs - h * vs)) / (2 * h)
+    np.testing.assert_allclose(twin, fd, rtol=1e-6, atol=1e-7 * scale)
+    # the Hessian without one curvature term (e.g. the diagonal only, or the identity) is rejected
+    assert np.abs(twin - vs).max() > 1e-3 * scale
 
 
 @pytest.mark.parametrize("name", FINITE_SUMS)

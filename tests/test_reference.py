@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sgdsim import landscapes as L
-from sgdsim.dynamics import SGD, GradientDescent, Langevin, PerturbedGD, Schedule
+from sgdsim.dynamics import SGD, SME, GradientDescent, Langevin, PerturbedGD, Schedule
 from sgdsim.solvers import ParticleSolver, Target, reference
 
 RNG = np.random.default_rng(7)
@@ -25,6 +25,8 @@ CASES = {
                                                                  diffusion=np.array([[1.0, 1.0], [1.0, 1.0]]))),
     "pgd-saddle": (L.StrictSaddle(4), PerturbedGD(lr=0.1, radius=0.05, gradient_threshold=0.3, interval=5)),
     "gd-momentum-diverging": (L.Quadratic([1.0, 30.0]), GradientDescent(lr=0.1, momentum=0.3)),
+    "sme2-least-squares-multiplicative": (L.Regression(A, B), SME(lr=0.1, batch=2, replace=False, substeps=2)),
+    "sme2-tilted-heun": (L.finite_sum_double_well(16, 2.0, dim=2), SME(lr=0.05, batch=2, substeps=3, scheme="heun")),
 }
 
 
@@ -38,7 +40,8 @@ def test_kernel_equals_numpy_twin(name):
                             seed=11, target=target, limit=1e3, **dynamics.solver_arguments(landscape))
     solver.advance(4)  # the twin starts from a mid-run state: velocities, streams and kicks carried over
     expected = reference.advance(solver, 25, grad=lambda x: landscape.grad(x[None])[0],
-                                 example_grad=lambda x, i: landscape.example_grads(x)[i])
+                                 example_grad=lambda x, i: landscape.example_grads(x)[i],
+                                 hessian_vector=lambda x, v: landscape.hessian_vector(x[None], v[None])[0])
     solver.advance(25)
     np.testing.assert_allclose(solver.x, expected["x"], rtol=1e-10, atol=1e-12)
     for key in ("states", "first_hit", "diverged_at", "last_kick"):
@@ -50,7 +53,7 @@ def test_kernel_equals_numpy_twin(name):
 def test_cases_exercise_what_they_claim():
     """Guard against a twin test that passes vacuously: events, kicks and divergence actually happen."""
     outcomes = {}
-    for name in ("pgd-saddle", "gd-momentum-diverging", "langevin-euler"):
+    for name in ("pgd-saddle", "gd-momentum-diverging", "langevin-euler", "sme2-tilted-heun"):
         landscape, dynamics = CASES[name]
         x0 = np.random.default_rng(1).normal(scale=0.5, size=(5, landscape.dim))
         solver = ParticleSolver(landscape=landscape.code, theta=landscape.theta, data=landscape.data, x0=x0,
@@ -61,6 +64,14 @@ def test_cases_exercise_what_they_claim():
     assert (outcomes["pgd-saddle"].last_kick >= 0).any()
     assert (outcomes["gd-momentum-diverging"].diverged_at > 0).all()
     assert (outcomes["langevin-euler"].first_hit > 0).any()
+    sme = outcomes["sme2-tilted-heun"]   # the modified drift is on: the order-1 SME would move elsewhere
+    assert sme.drift_hessian == pytest.approx(0.025)
+    landscape, dynamics = CASES["sme2-tilted-heun"]
+    x0 = np.random.default_rng(1).normal(scale=0.5, size=(5, landscape.dim))
+    order1 = ParticleSolver(landscape=landscape.code, theta=landscape.theta, data=landscape.data, x0=x0, seed=11,
+                            limit=1e3, **SME(lr=0.05, batch=2, substeps=3, scheme="heun", order=1).solver_arguments(landscape))
+    order1.advance(29)
+    assert np.abs(order1.x - sme.x).max() > 1e-4
 
 
 def test_reference_stream_matches_compiled_normals():
