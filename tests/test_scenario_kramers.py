@@ -1,20 +1,33 @@
-"""kramers, small preset through the CLI: the particles' mean escape time agrees with the PDE's backward
-equation within 5 standard errors at every temperature, the PDE with the exact 1-D double integral within
-1%, and the Arrhenius slope of the particles with the exact one; bad parameters are one line with exit 2."""
+"""kramers, small preset through the CLI at seeds 0 and 1: the particles' mean escape time agrees with the
+PDE's backward equation within 5 standard errors at every temperature, the PDE with the exact 1-D double
+integral within 1%, the Arrhenius slope of the particles with the exact one, and every claim is met; each
+claim fails when its theory is wrong (a perturbed temperature, a first-order PDE, Kramers replaced by the exact
+time, a wrong slope); one temperature runs without a warning; bad parameters are one line with exit 2."""
 from __future__ import annotations
+
+import math
+import warnings
 
 import numpy as np
 import pytest
 from cli_helpers import sgdsim_cli
 
 import sgdsim
+from sgdsim import escape_theory
 from sgdsim.cli import main
+from sgdsim.scenarios import kramers as K
 
 
-def test_small_preset_particles_pde_exact_and_kramers_agree(tmp_path):
-    out = tmp_path / "k.h5"
-    result = sgdsim_cli("run", "kramers", "--preset", "small", "--out", out)
+@pytest.fixture(scope="module", params=[0, 1])
+def small_run(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp("kramers") / "k.h5"
+    result = sgdsim_cli("run", "kramers", "--preset", "small", "--out", out, "--seed", request.param)
     assert result.returncode == 0, result.stderr
+    return result, out
+
+
+def test_small_preset_particles_pde_exact_and_kramers_agree(small_run):
+    result, out = small_run
     assert "Arrhenius slope" in result.stdout and out.with_suffix(".png").exists()
     with sgdsim.open(out) as run:
         measured = run.element("mfpt_measured")
@@ -34,6 +47,66 @@ def test_small_preset_particles_pde_exact_and_kramers_agree(tmp_path):
         assert comp["censored_total"] < 0.05 * 3 * run.params["particles"]
         events = run.event("T0_first_passage")
         assert len(events.particle) == run.params["particles"] - run.element("censored").value[0][0]
+
+
+def test_small_preset_claims_are_all_met(small_run):
+    _, out = small_run
+    with sgdsim.open(out) as run:
+        claims = {c.name: c for c in run.claims}
+    assert set(claims) == {"mfpt_particles", "mfpt_pde", "mfpt_pde_order", "kramers", "arrhenius_slope"}
+    assert all(c.met for c in claims.values()), [(c.name, c.verdict, c.score) for c in claims.values()]
+    assert claims["kramers"].expected == "fails"
+
+
+def stored(out):
+    """The measurements and theory of a stored run, as `kramers.claims` takes them."""
+    with sgdsim.open(out) as run:
+        c, temps = run.comparison, run.element("mfpt_measured").coords["temperature"]
+        measured = dict(mfpt=run.element("mfpt_measured").value[0], stderr=run.element("mfpt_stderr").value[0],
+                        slope=c["arrhenius_slope_measured"], slope_stderr=c["arrhenius_slope_stderr"])
+        theory = dict(exact=run.theory("mfpt_exact").value, kramers=run.theory("mfpt_kramers").value,
+                      pde=run.theory("mfpt_pde").value, slope=c["arrhenius_slope_exact"],
+                      spacing=K.grid_spacing(run.params["target"], run.params["spacing"]),
+                      spacing_coarse=K.grid_spacing(run.params["target"], 2 * run.params["spacing"]))
+        theory["pde_coarse"] = np.array([K.pde_mfpt(T, run.params["target"], 2 * run.params["spacing"])[0]
+                                         for T in temps])
+    return measured, theory, temps
+
+
+def met(claims) -> dict:
+    return {c.name: c.met for c in claims}
+
+
+def test_every_claim_fails_with_a_wrong_theory(small_run):
+    _, out = small_run
+    measured, theory, temps = stored(out)
+    assert all(met(K.claims(measured, theory)).values())
+    f = lambda x: (x * x - 1.0) ** 2  # noqa: E731
+    # the exact time at a 10% higher temperature: the particles tell it apart
+    hotter = np.array([escape_theory.mfpt_exact_1d(f, K.START, 1.0, 1.1 * T, wall=K.WALL) for T in temps])
+    assert not met(K.claims(measured, theory | dict(exact=hotter)))["mfpt_particles"]
+    # a first-order PDE (coarse error 2x, not 4x, the fine one): its Richardson estimate is 3x too small
+    error = theory["pde"] - theory["exact"]
+    first_order = theory | dict(pde_coarse=theory["exact"] + 2 * error)
+    verdicts = met(K.claims(measured, first_order))
+    assert not verdicts["mfpt_pde"] and not verdicts["mfpt_pde_order"]
+    # Kramers with its whole correction (i.e. the exact time) would hold: the expected failure is not met
+    assert not met(K.claims(measured, theory | dict(kramers=theory["exact"])))["kramers"]
+    # a barrier 30% higher than the exact integral's slope
+    assert not met(K.claims(measured, theory | dict(slope=1.3 * theory["slope"])))["arrhenius_slope"]
+
+
+def test_one_temperature_runs_without_a_warning(tmp_path, capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code = main(["run", "kramers", "--set", "temperatures=0.7", "particles=200", "lr=0.004",
+                     "--out", str(tmp_path / "one.h5"), "--quiet", "--no-plot"])
+    assert code == 0, capsys.readouterr().err
+    with sgdsim.open(tmp_path / "one.h5") as run:
+        names = {c.name for c in run.claims}
+        assert "arrhenius_slope" not in names and {"mfpt_particles", "kramers"} <= names
+        assert "arrhenius_slope_exact" not in run.comparison and math.isfinite(
+            run.comparison["mfpt_rel_error_pde_exact_max"])
 
 
 @pytest.mark.parametrize("setting, fragment", [
