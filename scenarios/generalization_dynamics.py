@@ -15,6 +15,20 @@ With `data` (NPZ/CSV/HDF5, one target column): the rows form a pool; its inputs 
 deviation; each student trains on alpha P random rows and is tested on the rest. The Marchenko–Pastur formula
 then assumes Gaussian inputs, which real data are not: the comparison is an approximation, said so in the run
 file (attribute theory_exact = false).
+
+Conventions (stated beside the numbers in the summary and in the run file): times are sgdsim's t = step x lr
+for the loss averaged over the N examples; Advani & Saxe sum over examples with inputs of variance 1/P, which
+makes their Hessian alpha times this one, so their time is t / alpha (t* / alpha for the optimal stopping
+time). Errors here are E = (1/2)(|w - w_bar|^2 + noise^2), half of theirs (multiply by 2).
+
+Claims (`claims`), per ratio: the mean train and test errors of the students equal the GD theory at every
+recorded time t > 0 (where the predicted error is above ROUNDING x E(0): an interpolating student's train error
+falls to float64's rounding of the residual, which no theory describes) within the family-wise bound
+(Student's t with students - 1 degrees of freedom, Bonferroni over the times, false-alarm rate FALSE_ALARM);
+the measured optimal stopping time (the minimum of
+the mean test curve, in log time) is the theory's (the minimum of the GD formula), its standard error from a
+bootstrap over students and the spacing of the recorded times; and, with more than one ratio, the late test
+error peaks at the ratio where the theory puts it (alpha nearest 1: E_gen(t -> inf) diverges at alpha = 1).
 """
 from __future__ import annotations
 
@@ -22,6 +36,7 @@ import numpy as np
 from tqdm import tqdm
 
 from sgdsim import linear_theory as lt
+from sgdsim.claims import Claim, familywise_z
 from sgdsim.datasets import load_xy
 from sgdsim.errors import ParameterError
 from sgdsim.plotting import THEORY, figure, save
@@ -32,6 +47,12 @@ SOURCE = "Advani & Saxe 2017, 'High-dimensional dynamics of generalization error
 EQ_GEN = "E_gen = (1/2)[s^2 + (s_w^2 + s_0^2)(max(0, 1 - a) + int rho d^2) + (s^2/a) int rho (1 - d)^2 / l], " \
          "d = exp(-l t) (flow) or (1 - lr l)^step (GD)"
 EQ_TRAIN = "E_train = (1/2)[s^2 max(0, 1 - 1/a) + int rho d^2 ((s_w^2 + s_0^2) l + s^2 / a)]"
+TIME_CONVENTION = "t = step x lr on the loss averaged over the N examples; Advani & Saxe's time is t / alpha " \
+                  "(their summed loss on inputs of variance 1/P has alpha times this Hessian)"
+ERROR_CONVENTION = "E = (1/2)(|w - w_bar|^2 + noise^2): half of Advani & Saxe's errors (theirs = 2 E)"
+FALSE_ALARM = 0.01     # family-wise probability that a true claim is reported as failing
+BOOTSTRAP = 400        # resamples of the students for the standard error of the optimal stopping time
+ROUNDING = (1e4 * np.finfo(float).eps) ** 2   # errors below this fraction of E(0) are float64 rounding of the residual
 
 
 def _validate(p: dict) -> str | None:
@@ -50,6 +71,58 @@ def _students_synthetic(rng, P: int, N: int, R: int, teacher: float, noise: floa
     y = np.einsum("rnp,rp->rn", X, w_bar) + noise * rng.standard_normal((R, N))
     w0 = rng.standard_normal((R, P)) * np.sqrt(init / P)
     return X, y, w_bar, w0
+
+
+def stopping_time(test: np.ndarray, times: np.ndarray, rng, resamples: int = BOOTSTRAP) -> tuple[float, float]:
+    """(log t_min, its standard error): t_min minimizes the mean over students (columns of `test`, one row per
+    recorded time) over the times t > 0; the error combines a bootstrap over students with the spacing of the
+    log-time grid around t_min (a uniform quantization error, variance spacing^2 / 12)."""
+    logt = np.log(times[1:])
+    curve = test[1:]
+    k = int(np.argmin(curve.mean(axis=1)))
+    draws = rng.integers(0, curve.shape[1], (resamples, curve.shape[1]))
+    boot = logt[np.argmin(curve[:, draws].mean(axis=2), axis=0)]
+    spacing = (logt[min(k + 1, len(logt) - 1)] - logt[max(k - 1, 0)]) / 2
+    return float(logt[k]), float(np.sqrt(np.var(boot, ddof=1) + spacing ** 2 / 12))
+
+
+def gd_optimal_time(alpha: float, noise: float, teacher: float, init: float, lr: float, last: int) -> float:
+    """The step time t = k lr (k <= last) minimizing Advani & Saxe's test error under GD with step lr (the
+    discrete-time version of `linear_theory.optimal_stopping_time`), on a log grid of 2000 steps."""
+    k = np.unique(np.geomspace(1, last, 2000).round())
+    return float(k[np.argmin(lt.advani_saxe_errors(k * lr, alpha, noise, teacher, init, lr=lr)[1])] * lr)
+
+
+def claims(measured: dict, theory: dict, students: int) -> list[Claim]:
+    """The claims of the module docstring. measured: per ratio alpha, "train"/"test" (mean, stderr) over the
+    recorded times t > 0, "stopping" (log t_min, stderr), "final" (mean, stderr) of the test error at t_max;
+    theory: per alpha, "train"/"test" (the GD curves at the same times), "stopping" (t* of GD), "final"."""
+    out = []
+    for a in measured["test"]:
+        for kind in ("train", "test"):
+            mean, se = measured[kind][a]
+            out.append(Claim(name=f"{kind}_error_a{a:g}", test="z", measured=mean, predicted=theory[kind][a],
+                             stderr=se, tolerance=familywise_z(len(mean), FALSE_ALARM, dof=students - 1),
+                             statement=f"alpha = {a:g}: mean {kind} error of the students equals the GD theory at "
+                                       f"every recorded time", source=SOURCE))
+        logt, se = measured["stopping"][a]
+        out.append(Claim(name=f"optimal_stopping_a{a:g}", test="z", measured=logt,
+                         predicted=np.log(theory["stopping"][a]), stderr=se,
+                         tolerance=familywise_z(1, FALSE_ALARM),
+                         statement=f"alpha = {a:g}: log of the time minimizing the mean test error equals log t* of "
+                                   f"the GD theory (sgdsim time; Advani & Saxe's is t / alpha)",
+                         source=SOURCE + ", optimal early-stopping time"))
+    if len(measured["final"]) > 1:
+        peak = max(theory["final"], key=theory["final"].get)
+        others = [a for a in measured["final"] if a != peak]
+        rival = max(others, key=lambda a: measured["final"][a][0])
+        (m1, s1), (m2, s2) = measured["final"][peak], measured["final"][rival]
+        out.append(Claim(name="peak_at_ratio_one", test="greater", measured=m1 - m2, predicted=0.0,
+                         stderr=float(np.hypot(s1, s2)), tolerance=familywise_z(1, FALSE_ALARM, dof=students - 1),
+                         statement=f"the test error at t_max is largest at alpha = {peak:g}, where the theory puts its "
+                                   f"peak (minus the largest other, alpha = {rival:g})",
+                         source=SOURCE + ": E_gen(t -> inf) diverges at alpha = 1"))
+    return out
 
 
 def run(p: dict, seed: int, writer, progress: bool):
@@ -85,9 +158,13 @@ def run(p: dict, seed: int, writer, progress: bool):
 
     metrics, lines = {}, [f"generalization-dynamics: P={P}, noise {noise:.3g}, teacher |w|^2 {teacher:.3g}, "
                           f"init {init:g}, {R} students per ratio, GD lr={lr:g}, t_max={p['t_max']:g}"
-                          + ("" if pool is None else f"; data {p['data']} (theory approximate)")]
+                          + ("" if pool is None else f"; data {p['data']} (theory approximate)"),
+                          f"  times: {TIME_CONVENTION}; errors: {ERROR_CONVENTION}"]
     bar = tqdm(total=len(ratios) * int(steps[-1]), disable=None if progress else True, delay=1.0, unit="step",
                leave=False)
+    boot_rng = np.random.default_rng([seed, 1])   # the bootstrap's own stream: the students stay as they were
+    measured = {"train": {}, "test": {}, "stopping": {}, "final": {}}
+    theory = {"train": {}, "test": {}, "stopping": {}, "final": {}}
     for a in ratios:
         N = max(1, int(round(a * P)))
         if pool is None:
@@ -128,20 +205,32 @@ def run(p: dict, seed: int, writer, progress: bool):
                                        "examples": N, "time_unit": "t = step * lr"})
             for row in zip(steps, times, np.stack([mean, se], 1)):
                 el.append(*row)
+            conventions = {"time_convention": TIME_CONVENTION, "error_convention": ERROR_CONVENTION}
             writer.theory(name, gd, step=steps, time=times, source=SOURCE, equation=eq,
-                          attrs={"alpha": N / P, "dynamics": f"GD, lr={lr:g}", "exact": pool is None})
+                          attrs={"alpha": N / P, "dynamics": f"GD, lr={lr:g}", "exact": pool is None, **conventions})
             writer.theory(f"{name}_flow", flow, step=steps, time=times, source=SOURCE, equation=eq,
-                          attrs={"alpha": N / P, "dynamics": "gradient flow"})
+                          attrs={"alpha": N / P, "dynamics": "gradient flow", **conventions})
             z = np.abs(mean - gd)[1:] / np.maximum(se[1:], 1e-300)
             metrics[f"{kind}_zscore_max_{tag}"] = float(z.max())
+            resolved = np.nonzero(gd > ROUNDING * gd[0])[0]   # t > 0, above float64's resolution of the residual
+            resolved = resolved[resolved > 0]
+            measured[kind][a], theory[kind][a] = (mean[resolved], se[resolved]), gd[resolved]
+        measured["stopping"][a] = stopping_time(test, times, boot_rng)
+        theory["stopping"][a] = gd_optimal_time(N / P, noise, teacher, init, lr, int(steps[-1]))
+        measured["final"][a] = (float(test[-1].mean()), float(test[-1].std(ddof=1) / np.sqrt(R)))
+        theory["final"][a] = float(th_gen[-1])
         k_min = int(np.argmin(test.mean(axis=1)))
         metrics |= {f"optimal_time_{tag}": t_opt, f"optimal_test_error_{tag}": e_opt,
+                    f"optimal_time_paper_{tag}": t_opt / (N / P), f"optimal_test_error_paper_{tag}": 2 * e_opt,
+                    f"optimal_time_gd_{tag}": theory["stopping"][a],
+                    f"measured_stopping_time_{tag}": float(np.exp(measured["stopping"][a][0])),
                     f"measured_min_test_{tag}": float(test.mean(axis=1)[k_min]),
                     f"measured_min_time_{tag}": float(times[k_min]),
                     f"test_final_{tag}": float(test.mean(axis=1)[-1]), f"test_final_theory_{tag}": float(th_gen[-1]),
                     f"test_asymptote_{tag}": lt.advani_saxe_asymptote(N / P, noise, teacher, init)}
         lines.append(f"  alpha={N / P:.3g} (N={N}): test error min {metrics[f'measured_min_test_{tag}']:.4g} at t="
-                     f"{times[k_min]:.3g} (theory {e_opt:.4g} at t*={t_opt:.3g}); final {test.mean(axis=1)[-1]:.4g} "
+                     f"{times[k_min]:.3g} (theory {e_opt:.4g} at t*={t_opt:.3g}; Advani & Saxe's units: "
+                     f"{2 * e_opt:.4g} at t*/alpha = {t_opt * P / N:.3g}); final {test.mean(axis=1)[-1]:.4g} "
                      f"(theory {th_gen[-1]:.4g}, t->inf {metrics[f'test_asymptote_{tag}']:.4g}); max |z| train "
                      f"{metrics[f'train_zscore_max_{tag}']:.2f}, test {metrics[f'test_zscore_max_{tag}']:.2f}")
     bar.close()
@@ -152,8 +241,9 @@ def run(p: dict, seed: int, writer, progress: bool):
                            "s^2 a/(1 - a)] (a < 1)")
     writer.theory("optimal_vs_alpha", [lt.optimal_stopping_time(g, noise, teacher, init, 100 * p["t_max"], 801)[1]
                                        for g in grid], coords={"alpha": grid}, source=SOURCE,
-                  equation="min_t E_gen(t) (gradient flow)")
-    writer.comparison(**metrics)
+                  equation="min_t E_gen(t) (gradient flow)", attrs={"error_convention": ERROR_CONVENTION})
+    writer.comparison(**metrics, time_convention=TIME_CONVENTION, error_convention=ERROR_CONVENTION)
+    writer.claims(*claims(measured, theory, R))
     return "complete", "", lines
 
 
@@ -217,6 +307,6 @@ SCENARIO = Scenario(
     ),
     run=run,
     plot=plot,
-    presets={"small": dict(params=60, students=12, t_max=60.0, records=25)},
+    presets={"small": dict(params=60, students=20, t_max=200.0, records=25)},
     validate=_validate,
 )
