@@ -6,6 +6,7 @@ type or range, missing or corrupt file), reported in one line without a tracebac
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,9 +15,11 @@ from . import __version__
 from .errors import ParameterError, SgdsimError
 from .claims import all_met, table as claims_table
 from .runread import open_run
-from .scenario import broken_scenarios, figure_path, get_scenario, is_installed, scenarios
+from .scenario import (broken_scenarios, check_resources, figure_path, get_scenario, is_installed, parse_size,
+                       scenarios)
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # as a process killed by SIGPIPE
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,7 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="sgdsim", description="Simulate SGD as a cloud of particles and compare with theory.")
     p.add_argument("--version", action="version", version=f"sgdsim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("list", help="list the scenarios and their parameters")
+    lst = sub.add_parser("list", help="list the scenarios and their parameters (or one scenario, or the theories)")
+    lst.add_argument("scenario", nargs="?", help="show only this scenario: its parameters and presets")
+    lst.add_argument("--theories", action="store_true",
+                     help="list the theories of `sgdsim compare --theory` and what they apply to")
     run = sub.add_parser("run", help="run a scenario and write its run file and figure")
     run.add_argument("scenario")
     run.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
@@ -36,6 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--preset", help="a named parameter set of the scenario, e.g. small")
     run.add_argument("--seed", type=int, default=0, help="root seed (default 0)")
     run.add_argument("--out", help="run file path (default <scenario>-seed<N>.h5)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing run file at that path")
+    run.add_argument("--max-memory", metavar="SIZE", help="refuse a run whose estimated memory exceeds SIZE "
+                                                          "(e.g. 8G; default: the memory available)")
+    run.add_argument("--max-output", metavar="SIZE", help="refuse a run whose estimated run file exceeds SIZE "
+                                                          "(e.g. 50G; default: the free disk)")
     run.add_argument("--plot", dest="plot", action="store_true", default=True,
                      help="write the figure beside the run file (default)")
     run.add_argument("--no-plot", dest="plot", action="store_false", help="skip the figure")
@@ -46,11 +57,13 @@ def _parser() -> argparse.ArgumentParser:
                                          "claim meets its expectation, 1 when one does not, 2 on bad input")
     check.add_argument("paths", nargs="+", metavar="RUN")
     check.add_argument("--quiet", action="store_true", help="print only the claims not met")
-    inspect = sub.add_parser("inspect", help="describe a run file")
+    inspect = sub.add_parser("inspect", help="describe a run file, or a sweep folder (spec, task states, claims)")
     inspect.add_argument("path")
     plot = sub.add_parser("plot", help="draw the figure of a run file, or of a sweep folder")
     plot.add_argument("path")
     plot.add_argument("--out", help="PNG path (default beside the run file)")
+    plot.add_argument("--log", choices=("x", "y", "xy"),
+                      help="logarithmic axes for the figure of a run without a scenario figure (e.g. recorded)")
     from .compare import TIME_AXES, theory_help
     cmp = sub.add_parser("compare", help="hold a run against another run or a theory: discrepancy metrics per "
                                          "quantity, stored in its /comparison, and an overlay figure")
@@ -103,7 +116,24 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def _list() -> int:
+def _list(args) -> int:
+    if args.theories:
+        from .compare_theories import broken_theories, theories
+        for name, theory in theories().items():
+            needs = [*theory.quantities, *(f"param {p}" for p in theory.params)]
+            print(f"{name}: {theory.summary}")
+            print(f"    applies to {theory.applies_to}" + (f"; needs {', '.join(needs)}" if needs else ""))
+        for name, reason in broken_theories().items():
+            print(f"{name}: (fails to load: {reason})")
+        return EXIT_OK
+    if args.scenario:
+        sc = get_scenario(args.scenario)
+        print(f"{sc.name}: {sc.summary}")
+        for p in sc.params:
+            print(f"    {p.name} ({p.type.__name__}, default {p.default}): {p.help}")
+        for preset, values in sc.presets.items():
+            print(f"    preset {preset}: " + " ".join(f"{k}={v}" for k, v in values.items()))
+        return EXIT_OK
     for name, sc in scenarios().items():
         print(f"{name}: {sc.summary}")
         for p in sc.params:
@@ -121,13 +151,19 @@ def _run(args) -> int:
     if args.seed < 0 or args.seed >= 2 ** 63:
         raise ParameterError(f"--seed must be in [0, 2**63), got {args.seed}")
     out = Path(args.out or f"{scenario.name}-seed{args.seed}.h5")
+    if out.exists() and not args.overwrite:
+        raise ParameterError(f"{out} exists (an earlier run?): pass --overwrite to replace it, or choose another "
+                             f"--out")
+    check_resources(scenario, params, out,
+                    max_memory=None if args.max_memory is None else parse_size(args.max_memory, "--max-memory"),
+                    max_output=None if args.max_output is None else parse_size(args.max_output, "--max-output"))
     started = time.perf_counter()
     status, message, lines = scenario.write_run(params, args.seed, out, not args.quiet)
     if args.plot:
         with open_run(out) as run:
             scenario.plot(run, figure_path(out))
     with open_run(out) as run:
-        claims = run.claims
+        claims, reached = run.claims, run.reached()
     if not args.quiet:
         for line in lines:
             print(line)
@@ -136,7 +172,7 @@ def _run(args) -> int:
         print(f"run file: {out}" + (f"   figure: {figure_path(out)}" if args.plot else "")
               + f"   ({time.perf_counter() - started:.1f} s)")
     if status != "complete":
-        print(f"sgdsim: run {status}: {message}", file=sys.stderr)
+        print(f"sgdsim: run {status}: {message}; {reached}", file=sys.stderr)
         return EXIT_RUN_FAILED
     if args.check and not all_met(claims):
         print(f"sgdsim: check: {_unmet(claims)}", file=sys.stderr)
@@ -175,6 +211,18 @@ def _check(args) -> int:
     return worst
 
 
+def _inspect(path: str) -> int:
+    """A run file's description, or a sweep folder's (also given as DIR/sweep.h5)."""
+    p = Path(path)
+    if p.is_dir() or (p.name == "sweep.h5" and (p.parent / "manifest.json").exists()):
+        from .sweep_summary import describe_sweep
+        print(describe_sweep(p if p.is_dir() else p.parent))
+        return EXIT_OK
+    with open_run(p) as run:
+        print(run.summary())
+    return EXIT_OK
+
+
 def _plot(args) -> int:
     if Path(args.path).is_dir():  # a sweep folder
         from .sweep_plot import plot_sweep
@@ -183,10 +231,12 @@ def _plot(args) -> int:
     with open_run(args.path) as run:
         target = Path(args.out) if args.out else figure_path(args.path)
         if is_installed(run.scenario):
+            if args.log:
+                raise ParameterError(f"--log applies to runs without a scenario figure; {run.scenario} draws its own")
             get_scenario(run.scenario).plot(run, target)
         else:  # e.g. a run written by sgdsim.record: every observable against time
             from .plotting import overview
-            overview(run, target)
+            overview(run, target, log=args.log or "")
     print(f"figure: {target}")
     return EXIT_OK
 
@@ -195,9 +245,14 @@ def _sweep(args) -> int:
     from .sweep import make_spec, open_executor, parse_grid, run_sweep
     spec = make_spec(args.scenario, parse_grid(args.grid), fixed=_overrides(args.set), preset=args.preset,
                      replicates=args.replicates, seed=args.seed)
-    with open_executor(args.engine, args.workers, args.scheduler, args.numba_cache_dir) as (executor, threads):
-        result = run_sweep(spec, args.out, executor, resume=args.resume, progress=not args.quiet,
-                           numba_threads=threads)
+    try:
+        with open_executor(args.engine, args.workers, args.scheduler, args.numba_cache_dir) as (executor, threads):
+            result = run_sweep(spec, args.out, executor, resume=args.resume, progress=not args.quiet,
+                               numba_threads=threads)
+    except KeyboardInterrupt:
+        print(f"sgdsim: sweep interrupted; the finished runs are kept in {args.out}: continue with the same "
+              f"command and --resume", file=sys.stderr)
+        return 130
     lines = result.report()
     if not args.quiet:
         print(lines[0])
@@ -222,13 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         if args.command == "list":
-            return _list()
+            return _list(args)
         if args.command == "run":
             return _run(args)
         if args.command == "inspect":
-            with open_run(args.path) as run:
-                print(run.summary())
-            return EXIT_OK
+            return _inspect(args.path)
         if args.command == "compare":
             return _compare(args)
         if args.command == "check":
@@ -239,9 +292,16 @@ def main(argv: list[str] | None = None) -> int:
     except SgdsimError as e:
         print(f"sgdsim: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except MemoryError as e:  # an allocation no estimate foresaw: bad input (too large), not a crash
+        print(f"sgdsim: error: out of memory ({' '.join(str(e).split()) or 'MemoryError'}); use a smaller "
+              f"run", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("sgdsim: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `sgdsim inspect run.h5 | head -1`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 from .errors import RunFileError
 
@@ -36,11 +37,23 @@ def save(fig, path: str | Path) -> Path:
     return path
 
 
-def overview(run, path: str | Path, most: int = 9) -> Path:
+def time_label(run, el) -> str:
+    """What an element's time column is: t = lr x step (as `sgdsim.record` writes with an lr), the step, or
+    the time as recorded."""
+    lr = run.params.get("lr")
+    if len(el.time) and np.array_equal(el.time, el.step.astype(float)):
+        return "step"
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool) and np.allclose(el.time, lr * el.step, rtol=1e-12):
+        return f"t = lr x step (lr = {lr:g})"
+    return "time (as recorded)"
+
+
+def overview(run, path: str | Path, most: int = 9, log: str = "") -> Path:
     """The figure of a run no installed scenario knows how to draw (e.g. one written by `sgdsim.record`):
     each observable against time, up to `most` panels. Scalars are one line; vectors of up to 8 components
     one line each; larger values their mean over components with the min-max band. Stored theory curves of
-    the same name (with a time axis) are overlaid dashed black."""
+    the same name (with a time axis) are overlaid dashed black. `log` holds the axes drawn logarithmically
+    ("x", "y" or "xy"); values that cannot be shown on a log axis (<= 0) are left out of it."""
     names = run.names("observables")
     if not names:
         raise RunFileError(f"{run.path}: no observables to plot")
@@ -62,7 +75,11 @@ def overview(run, path: str | Path, most: int = 9) -> Path:
             th = run.theory(name)
             if th.time is not None and th.value.size == len(th.time):
                 ax.plot(th.time, th.value.ravel(), label="theory", **THEORY)
-        ax.set(title=name, xlabel="time")
+        ax.set(title=name, xlabel=time_label(run, el))
+        if "x" in log:
+            ax.set_xscale("log")
+        if "y" in log:
+            ax.set_yscale("log")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     for ax in axes[len(shown):]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from sgdsim.errors import RunFileError
 from sgdsim.runfile import _py
+from sgdsim.text import number
 
 __all__ = ["Run", "Element", "Event", "Theory", "open_run"]
 
@@ -164,12 +165,41 @@ class Run:
         time = g["time"][()] if "time" in g else None
         return Theory(value=g["value"][()], step=step, time=time, coords=_coords(g), attrs=_attrs_dict(g))
 
+    def reached(self) -> str:
+        """How far the recording got: the last recorded step and its time over every element, and the last
+        step at which every recorded value was finite (what a diverged or interrupted run can still say)."""
+        last, last_time, finite = -1, float("nan"), None
+        for group in ("particles", "observables"):
+            for n in self.names(group):
+                g = self._group(group, n)
+                if not len(g["step"]):
+                    continue
+                step = int(g["step"][-1])
+                if step > last:
+                    last, last_time = step, float(g["time"][-1])
+                value = g["value"]
+                if value.dtype.kind == "f":
+                    ok = np.isfinite(value[()].reshape(len(value), -1)).all(axis=1)
+                    bad = np.flatnonzero(~ok)
+                    if len(bad):
+                        first_bad = int(g["step"][bad[0]])
+                        finite = first_bad if finite is None else min(finite, first_bad)
+        if last < 0:
+            return "nothing was recorded"
+        text = f"reached step {last} (t = {number(last_time)})"
+        if finite is not None:
+            text += f"; recorded values are finite only before step {finite}"
+        return text
+
     def summary(self) -> str:
-        """Multi-line human-readable description (used by ``sgdsim inspect``)."""
+        """Multi-line human-readable description (used by ``sgdsim inspect``): non-finite numbers print as
+        n/a, and a run that did not complete says how far it got."""
         lines = [f"run       {self.path}",
                  f"scenario  {self.scenario}   seed {self.seed}   status {self.status}"]
         if self.message:
             lines.append(f"message   {self.message}")
+        if self.status != "complete":
+            lines.append(f"reached   {self.reached()}")
         lines.append("params    " + (", ".join(f"{k}={v}" for k, v in self.params.items()) or "(none)"))
         lines.append("versions  " + ", ".join(f"{k} {v}" for k, v in self.versions.items()))
         for group in ("particles", "observables"):
@@ -187,7 +217,12 @@ class Run:
         comp = self.comparison
         if comp:
             lines.append("comparison")
-            lines += [f"  {k} = {v:.6g}" if isinstance(v, float) else f"  {k} = {v}" for k, v in comp.items()]
+            lines += [f"  {k} = {number(v, 6)}" if isinstance(v, float) else f"  {k} = {v}" for k, v in comp.items()]
+        claims = self.claims
+        if claims:
+            met = sum(c.met for c in claims)
+            lines.append(f"claims    {met} of {len(claims)} met" + ("" if met == len(claims) else ": not met "
+                         + ", ".join(f"{c.name} ({c.verdict}, expected {c.expected})" for c in claims if not c.met)))
         return "\n".join(lines)
 
     def close(self) -> None:

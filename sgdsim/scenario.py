@@ -7,6 +7,9 @@ can add their own).
 from __future__ import annotations
 
 import math
+import os
+import re
+import shutil
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -114,6 +117,7 @@ class Scenario:
     plot: Callable
     presets: dict = field(default_factory=dict)
     validate: Callable[[dict], str | None] | None = None  # cross-parameter check: an error message or None
+    estimate: Callable[[dict], tuple[float, float]] | None = None  # params -> (memory bytes, output bytes)
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -146,6 +150,83 @@ class Scenario:
             status, message, lines = self.run(params, seed, writer, progress)
             writer.close(status, message)
         return status, message, lines
+
+
+# ---------------------------------------------------------------------------------------------- resources
+
+STEP_TIME_BYTES = 16   # the int64 step and float64 time stored (and buffered) with every record of an element
+
+
+def record_bytes(records: int, *value_shapes: tuple, itemsize: int = 8) -> int:
+    """Bytes of `records` rows of elements with these value shapes (uncompressed: step, time and value of
+    each): the building block of a scenario's `estimate` for what its recorder stores."""
+    per_row = sum(STEP_TIME_BYTES + itemsize * math.prod(shape) for shape in value_shapes)
+    return int(records) * per_row
+
+
+_SIZE = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*([kmgtp]?)i?b?\s*", re.IGNORECASE)
+
+
+def parse_size(text: str, what: str) -> int:
+    """'500M', '8G', '1.5T', '4096' (bytes; powers of 1024) -> bytes; ParameterError names `what`."""
+    m = _SIZE.fullmatch(str(text))
+    if not m:
+        raise ParameterError(f"{what} must be a size such as 500M, 8G or 2T, got {text!r}")
+    return int(float(m.group(1)) * 1024 ** (" kmgtp".find(m.group(2).lower() or " ")))
+
+
+def size_text(n: float) -> str:
+    """Bytes as '7.3 TiB', '512 MiB', '0 B'."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"
+
+
+def available_memory() -> int:
+    """Memory available to a new allocation: MemAvailable of /proc/meminfo, else free physical pages."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def free_disk(path: str | Path) -> int:
+    """Free bytes on the filesystem that will hold `path` (its nearest existing ancestor)."""
+    folder = Path(path).absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    return shutil.disk_usage(folder).free
+
+
+def check_resources(scenario: Scenario, params: dict, out: str | Path, *, runs: int = 1, parallel: int = 1,
+                    max_memory: int | None = None, max_output: int | None = None) -> tuple[float, float] | None:
+    """Refuse, before anything is allocated, a run (or `runs` runs, `parallel` at a time) whose estimated
+    memory exceeds `max_memory` (default: what the machine has available) or whose output exceeds
+    `max_output` (default: the free disk where `out` goes): a one-line ParameterError with both numbers and
+    what to change. Returns the scenario's estimate (memory, output) for one run, None if it gives none."""
+    if scenario.estimate is None:
+        return None
+    memory, output = scenario.estimate(params)
+    need_memory, need_output = memory * parallel, output * runs
+    memory_limit = available_memory() if max_memory is None else max_memory
+    output_limit = free_disk(out) if max_output is None else max_output
+    many = f" ({runs} runs, {parallel} at a time)" if runs > 1 else ""
+    if need_memory > memory_limit:
+        raise ParameterError(f"{scenario.name}{many} needs about {size_text(need_memory)} of memory, more than the "
+                             f"{size_text(memory_limit)} " + ("available" if max_memory is None else "allowed by "
+                             "--max-memory") + "; make the run smaller (or raise --max-memory)")
+    if need_output > output_limit:
+        raise ParameterError(f"{scenario.name}{many} would write about {size_text(need_output)}, more than the "
+                             f"{size_text(output_limit)} " + ("free on the disk of " + str(Path(out).absolute().parent)
+                             if max_output is None else "allowed by --max-output")
+                             + "; record less often (or raise --max-output)")
+    return memory, output
 
 
 def _load_all() -> tuple[dict[str, Scenario], dict[str, str]]:

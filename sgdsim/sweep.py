@@ -24,6 +24,12 @@ and submits the rest (failed ones included). Under Dask a task whose worker dies
 scheduler (and `retries` covers errors outside the task), and its rerun overwrites the dead worker's
 ``.partial``.
 
+Workers die with their driver. The process-pool workers sgdsim starts ignore SIGINT (a Ctrl-C reaches the
+whole process group: the driver alone handles it, stops the workers and records what finished; `--resume`
+continues), ask the kernel to SIGKILL them when the driver dies (Linux PR_SET_PDEATHSIG) and, everywhere,
+poll their parent's pid and exit when it changes, so a driver killed with SIGKILL leaves no worker (nor the
+multiprocessing resource tracker, which ends once no process holds its pipe).
+
 Workers run one Numba thread each (NUMBA_NUM_THREADS=1 in the environment of the worker processes sgdsim
 starts, and `numba.set_num_threads(1)` inside each task for workers it does not start) and only a task's
 (id, status, message) travels back to the driver; trajectories stay in the run files.
@@ -36,7 +42,9 @@ import importlib.metadata
 import itertools
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass, field
@@ -263,6 +271,49 @@ def _environ(env: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+WATCHDOG_SECONDS = 0.5   # how often a pool worker checks that its driver is alive
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(driver: int) -> None:
+    """Exit this (worker) process when process `driver`, its parent, dies: PR_SET_PDEATHSIG on Linux, and a
+    daemon thread polling os.getppid() (a dead parent's children are re-parented) on every platform."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # not Linux: the watchdog below does it
+    if os.getppid() != driver:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == driver:
+            time.sleep(WATCHDOG_SECONDS)
+        os._exit(1)
+    threading.Thread(target=watch, name="sgdsim-driver-watchdog", daemon=True).start()
+
+
+def pool_worker_init(driver: int) -> None:
+    """Initializer of the process-pool workers: ignore SIGINT (the driver handles Ctrl-C) and die with the
+    driver (`_die_with`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with(driver)
+
+
+@contextlib.contextmanager
+def _stopping_workers_on_error(pool) -> Iterator[None]:
+    """If the driver stops (Ctrl-C, an error), cancel what has not started and terminate the workers now
+    instead of waiting for their running tasks (whose `.partial` files `--resume` removes)."""
+    import multiprocessing
+    try:
+        yield
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for child in multiprocessing.active_children():
+            child.terminate()
+        raise
+
+
 @contextlib.contextmanager
 def open_executor(engine: str = "local", workers: int | None = None, scheduler: str | None = None,
                   numba_cache_dir: str | None = None) -> Iterator[tuple[Executor, int | None]]:
@@ -282,7 +333,9 @@ def open_executor(engine: str = "local", workers: int | None = None, scheduler: 
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
         with _environ(worker_environment(numba_cache_dir)), \
-                ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=pool_worker_init, initargs=(os.getpid(),)) as pool, \
+                _stopping_workers_on_error(pool):
             yield pool, 1
         return
     if engine != "dask":
