@@ -34,6 +34,7 @@ setup(
             "large-lr = sgdsim.scenarios.large_lr:SCENARIO",
             "limit-cycle = sgdsim.scenarios.limit_cycle:SCENARIO",
             "mode-connectivity = sgdsim.scenarios.mode_connectivity:SCENARIO",
+            "modified-equation = sgdsim.scenarios.modified_equation:SCENARIO",
             "noise-stability = sgdsim.scenarios.noise_stability:SCENARIO",
             "overparameterization = sgdsim.scenarios.overparameterization:SCENARIO",
             "pspin-descent = sgdsim.scenarios.pspin_descent:SCENARIO",

@@ -166,3 +166,26 @@ def test_error_unknown_diffusion():
 def test_error_heun_with_state_dependent_noise():
     _one_line_error("scheme='euler'", REG, D.Langevin(diffusion="gradient", scheme="heun"), np.zeros((2, 2)),
                     n_steps=1, seed=0)
+
+
+def test_sme_clock_is_steps_times_lr_over_substeps():
+    """An SME integrated with 4 substeps per SGD step records time t = step x lr / 4 (the SGD step k is engine
+    step 4k), so its times line up with an SGD run's t = k lr."""
+    tilted = L.finite_sum_double_well(8, 1.0, dim=1, seed=0)
+    out = simulate(tilted, D.SME(lr=0.1, substeps=4), np.zeros((3, 1)), n_steps=8, seed=0,
+                   recorder=Recorder(every=4), progress=False)
+    steps, times, _ = out.observables["mean"]
+    np.testing.assert_array_equal(steps, [0, 4, 8])
+    np.testing.assert_allclose(times, [0.0, 0.1, 0.2])
+
+
+def test_error_sme_inputs():
+    _one_line_error("the SME needs a finite-sum landscape", QUAD, D.SME(), np.zeros((2, 2)), n_steps=1, seed=0)
+    _one_line_error(r"batch 9 is larger than the data \(8 examples\)", REG, D.SME(batch=9), np.zeros((2, 2)),
+                    n_steps=1, seed=0)
+    _one_line_error("scheme='euler'", REG, D.SME(scheme="heun"), np.zeros((2, 2)), n_steps=1, seed=0)
+    for kwargs, message in ((dict(order=3), "SME order must be 1 or 2"), (dict(substeps=0), "substeps must be"),
+                            (dict(scheme="rk4"), "unknown scheme 'rk4'"), (dict(batch=0), "batch must be")):
+        with pytest.raises(ParameterError, match=message) as info:
+            D.SME(**kwargs)
+        assert "\n" not in str(info.value)
