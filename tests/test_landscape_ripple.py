@@ -51,3 +51,16 @@ def test_many_sharp_minima_that_smoothing_removes():
     s_star = np.sqrt(2 * np.log(0.1 * k ** 2 / 1.0)) / k     # a k^2 e^{-(k s)^2/2} = c: last minima vanish
     g_s = one.grad(x, 1.05 * s_star)[:, 0]
     assert np.sum((g_s[:-1] < 0) & (g_s[1:] >= 0)) == 1
+
+
+def test_negative_amplitude_is_the_cosine_of_the_other_sign(rng):
+    """a < 0: f = c x^2/2 - |a| (1 - cos(2 pi x/w)); its Gaussian smoothing is still the closed form, and its
+    ripples are those of |a| shifted by half a wavelength (up to the constant 2|a|)."""
+    neg, pos = Ripple(1, amplitude=-0.1), Ripple(1, amplitude=0.1)
+    x = rng.standard_normal((20, 1))
+    z, w = np.polynomial.hermite_e.hermegauss(80)
+    w = w / w.sum()
+    conv = np.array([np.sum(w * neg.value(xi + 0.05 * z[:, None])) for xi in x])
+    np.testing.assert_allclose(neg.value(x, 0.05), conv, rtol=1e-10)
+    ripples = lambda r, u: r.value(u) - 0.5 * r.bowl * u[:, 0] ** 2  # noqa: E731
+    np.testing.assert_allclose(ripples(neg, x + 0.1) + 0.2, ripples(pos, x), atol=1e-12)
