@@ -1,188 +1,346 @@
-"""double-well: minibatch SGD on the finite-sum double well relaxes towards the Gibbs density at the SGD
-temperature.
+"""double-well: minibatch SGD on a finite-sum double well, held against the Fokker–Planck density of its
+continuous-time limits at the same times, and against their stationary densities once it has equilibrated.
 
-f_i(x) = (x^2 - 1)^2 + a_i x with a_i ~ N(0, spread^2) centred, so f = (x^2 - 1)^2 exactly and the minibatch
-gradient noise has variance s^2 / B (s^2 = var(a); times (N - B)/(N - 1) without replacement). Its SDE
-limit dx = -f'(x) dt + sqrt(2T) dW, t = step * lr, has the stationary density exp(-f/T)/Z with
-T = lr s^2 / (2B) (Mandt, Hoffman & Blei 2017; Chaudhari & Soatto 2018). The histogram of the cloud is held
-against it over time; the remaining KL at the end measures the O(lr) bias of discrete SGD beyond the
-sampling floor (K - 1)/(2M) of a K-bin histogram of M samples.
+f_i(x) = (x^2 - 1)^2 + a_i x with centred tilts a_i ~ N(0, spread^2) (in +- pairs by default, so the odd
+cumulants of the minibatch noise vanish and the stationary density is symmetric at any lr), so f = (x^2 - 1)^2
+exactly and the minibatch gradient noise has variance s^2 / B (s^2 = var(a); times (N - B)/(N - 1) without
+replacement). With t = step x lr:
+- SDE limit (weak order 1): dX = -f'(X) dt + sqrt(2T) dW, T = lr s^2 / (2B) (Mandt, Hoffman & Blei 2017);
+  its density solves dp/dt = (f' p)' + T p'' and relaxes to Gibbs exp(-f/T)/Z.
+- Stochastic modified equation of order 2 (Li, Tai & E 2019, JMLR 20:40, eq. (20)/Thm 3 in the form of
+  their eq. (12)): dX = -grad(f + (lr/4) f'^2) dt + sqrt(2T) dW for constant noise covariance, i.e. the
+  Fokker–Planck equation of the modified loss f + (lr/4) f'^2, whose stationary density is
+  exp(-(f + (lr/4) f'^2)/T)/Z.
+The histogram of the cloud is held against both PDEs at every recorded time (Pearson chi^2 in standard
+units); the order-1 gap is O(lr) and is stated as failing when the two theories are distinguishable with
+this many particles. The slowest relaxation time tau = 1/lambda_1 (the PDE's spectral gap) decides whether
+the run has equilibrated: t_final >= tau ln(M)/2, when the slowest mode has decayed below the 1/sqrt(M)
+resolution of M particles; only then are equilibrium claims made.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from sgdsim import fokker_planck, theory
+from sgdsim.claims import Claim, familywise_z
 from sgdsim.dynamics import SGD
-from sgdsim.landscapes import finite_sum_double_well
+from sgdsim.landscapes import DoubleWell, Tilted
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, non_negative, positive
 from sgdsim.simulate import Recorder, simulate
+from sgdsim.statistics import binomial_stderr, pearson_separation, pearson_z
+from sgdsim.text import estimate, number
 
 RANGE = 2.5  # the density is histogrammed on [-RANGE, RANGE]
 PDE_SUBSTEPS = 100  # Fokker–Planck time steps per recording interval
+FALSE_ALARM = 1e-3  # family-wise probability that a true claim is reported as failing
+SOURCE_SDE = "Mandt, Hoffman & Blei 2017 (SDE limit, T = lr var(a)/(2B)); Li, Tai & E 2019, Thm 1 (weak order 1)"
+NAMES = {"sde": "SDE limit", "sme2": "SME-2"}
+SOURCE_INVARIANT = ("Abdulle, Vilmart & Zygalakis 2014, SIAM J. Numer. Anal. 52:1600 (invariant measure of "
+                    "Euler–Maruyama to O(lr^2))")
+SOURCE_SME = "Li, Tai & E 2019, JMLR 20:40, Thm 3 / eq. (12): modified loss f + (lr/4)|f'|^2 (weak order 2)"
 
 
-def sgd_temperature(tilts: np.ndarray, lr: float, batch: int, replace: bool) -> float:
-    """T = lr s^2 / (2B), times (N - B)/(N - 1) when the batch is drawn without replacement."""
-    s2 = float(np.var(tilts))
-    n = len(tilts)
-    return lr * s2 / (2 * batch) * (1.0 if replace else (n - batch) / (n - 1))
+def landscape_of(p: dict, seed: int) -> Tilted:
+    """The finite sum of the run: N tilts drawn from N(0, spread^2) with the run's seed, in +- pairs when
+    `symmetric` (N even)."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    n = p["examples"]
+    if p["symmetric"]:
+        half = p["spread"] * rng.standard_normal((n // 2, 1))
+        tilts = np.concatenate([half, -half])
+    else:
+        tilts = p["spread"] * rng.standard_normal((n, 1))
+    return Tilted(DoubleWell(1), tilts)
+
+
+def double_well(x: np.ndarray) -> np.ndarray:
+    return (x * x - 1.0) ** 2
+
+
+def modified_loss(lr: float):
+    """x -> f(x) + (lr/4) f'(x)^2 with f = (x^2 - 1)^2: the drift potential of the order-2 SME."""
+    return lambda x: double_well(x) + 0.25 * lr * (4.0 * x * (x * x - 1.0)) ** 2
+
+
+def invariant_potential(lr: float, temperature: float):
+    """x -> f - (lr/4) f'^2 + (lr T/2) f'': the potential whose Gibbs density exp(-U/T)/Z is the invariant
+    measure of x' = x - lr f'(x) + sqrt(2 T lr) z (SGD with Gaussian minibatch noise is this Euler–Maruyama
+    chain) up to O(lr^2) (Abdulle, Vilmart & Zygalakis 2014, SIAM J. Numer. Anal. 52:1600, invariant-measure
+    expansion of Euler–Maruyama; for f = k x^2/2 it gives the exact discrete variance T/(k(1 - lr k/2)) to
+    O(lr)). The Li–Tai–E modified loss f + (lr/4) f'^2 has the opposite O(lr) term: it is weak order 2 on finite
+    times when the noise is O(sqrt(lr)), not for the stationary law at a fixed temperature T."""
+    return lambda x: (double_well(x) - 0.25 * lr * (4.0 * x * (x * x - 1.0)) ** 2
+                      + 0.5 * lr * temperature * (12.0 * x * x - 4.0))
 
 
 def run(p: dict, seed: int, writer, progress: bool):
-    landscape = finite_sum_double_well(p["examples"], p["spread"], dim=1, seed=seed)
+    landscape = landscape_of(p, seed)
     dynamics = SGD(lr=p["lr"], batch=p["batch"], replace=p["replace"], momentum=p["momentum"])
-    temperature = sgd_temperature(landscape.tilts, p["lr"], p["batch"], p["replace"]) / (1 - p["momentum"])
+    temperature, _ = fokker_planck.sde_coefficients(landscape, dynamics)
+    lr_eff = p["lr"] / (1 - p["momentum"])   # heavy ball: the SDE limit runs at lr/(1 - beta)
     edges = np.linspace(-RANGE, RANGE, p["bins"] + 1)
     recorder = Recorder(every=p["record_every"], snapshot=min(p["particles"], 1000), loss=True,
                         histogram=(0, edges))
     x0 = np.full((p["particles"], 1), p["start"])
     out = simulate(landscape, dynamics, x0, n_steps=p["steps"], seed=seed, recorder=recorder,
                    writer=writer, progress=progress)
+    steps, _, densities = out.observables["density"]
+    times = np.asarray(steps) * lr_eff
+    widths = np.diff(edges)
+    histograms = np.asarray(densities) * widths
+    m = p["particles"]
 
-    gibbs = theory.gibbs_bin_probabilities(lambda x: (x * x - 1.0) ** 2, edges, temperature)
-    centres = 0.5 * (edges[1:] + edges[:-1])
-    writer.theory("gibbs", gibbs / np.diff(edges), coords={"x": centres},
-                  source="Gibbs density exp(-f/T)/Z at the SGD temperature T = lr var(a) / (2B)",
-                  equation="p(x) = exp(-(x^2-1)^2 / T) / Z", attrs={"temperature": temperature})
-    steps, times, densities = out.observables["density"]
-    kl = np.array([theory.kl_divergence(d * np.diff(edges), gibbs) for d in densities])
-    kl_element = writer.element("kl_gibbs", (), attrs={"description": "KL(histogram || Gibbs bins)"})
-    for s, t, k in zip(steps, times, kl):
-        kl_element.append(s, t, k)
-
+    theories = {"sde": ("SDE limit (order 1)", double_well, SOURCE_SDE)}
+    if p["momentum"] == 0:
+        theories["sme2"] = ("modified equation (order 2)", modified_loss(lr_eff), SOURCE_SME)
+    binned, taus, stationary = {}, {}, {}
+    for key, (label, loss, source) in theories.items():
+        binned[key], taus[key], stationary[key] = _pde_beside(key, label, loss, source, p, writer, temperature, edges, steps,
+                                             times, histograms, m)
+    tau = taus["sde"]
+    invariant = None
+    if p["momentum"] == 0:
+        invariant = theory.gibbs_bin_probabilities(invariant_potential(lr_eff, temperature), edges, temperature)
+        writer.theory("stationary_invariant", invariant / widths, coords={"x": 0.5 * (edges[1:] + edges[:-1])},
+                      source=SOURCE_INVARIANT, equation="p(x) = exp(-(f - (lr/4) f'^2 + (lr T/2) f'')/T) / Z",
+                      attrs={"temperature": temperature})
+    equilibrated = bool(times[-1] >= tau * math.log(m) / 2)
     x = out.positions[:, 0]
-    m = len(x)
-    pde = _pde_beside(p, writer, temperature, edges, out.observables["density"])
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    measured = {"histograms": histograms[1:], "right": float(np.mean(x > 0)), "x2": float(np.mean(x * x)),
+                "x2_stderr": float(np.std(x * x) / math.sqrt(m)), "particles": m,
+                "finite": bool(np.all(np.isfinite(x)))}
+    predicted = {key: q[1:] for key, q in binned.items()}
+    predicted["centres"] = centres
+    predicted["invariant"] = invariant
+    predicted.update({f"stationary_{key}": q for key, q in stationary.items()})
+    made = claims(measured, predicted, equilibrated) if out.status == "complete" else []
+    gibbs = stationary["sde"]
     occupied = int(np.count_nonzero(gibbs > 1.0 / m))
-    x2 = float(np.mean(x * x))
-    x2_theory = float(np.sum(gibbs * centres ** 2))
-    right = float(np.mean(x > 0))
-    metrics = dict(temperature=temperature,
-                   kl_final_measured=float(kl[-1]), kl_final_theory=0.0,
-                   kl_sampling_floor=(occupied - 1) / (2 * m),
-                   second_moment_measured=x2, second_moment_theory=x2_theory,
-                   second_moment_stderr=float(np.std(x * x) / np.sqrt(m)),
-                   right_well_measured=right, right_well_theory=0.5,
-                   right_well_stderr=float(np.sqrt(right * (1 - right) / m)), **pde)
-    writer.comparison(**metrics)
-    lines = [f"double-well: SGD lr={p['lr']} B={p['batch']} on N={p['examples']} examples, "
-             f"{m} particles, {out.steps_done} steps (t = {out.steps_done * p['lr']:.1f})",
-             f"  SGD temperature T = lr var(a)/(2B) = {temperature:.4f}",
-             f"  KL(histogram || Gibbs) final = {kl[-1]:.4f}   (sampling floor ~ {metrics['kl_sampling_floor']:.4f})",
-             f"  <x^2> = {x2:.4f} +- {metrics['second_moment_stderr']:.4f}   Gibbs {x2_theory:.4f}",
-             f"  fraction in the right well = {right:.3f} +- {metrics['right_well_stderr']:.3f}   Gibbs 0.500",
-             f"  Fokker–Planck PDE beside the particles: L1(histogram, PDE) final = {pde['l1_particles_pde_final']:.4f}"
-             f"   (sampling ~ {pde['l1_sampling_expected_final']:.4f}), KL = {pde['kl_particles_pde_final']:.4f}"]
-    return out.status, out.message, lines
+    final = {k: q[-1] for k, q in binned.items()}
+    writer.comparison(temperature=temperature, relaxation_time=tau, equilibrated=equilibrated,
+                      t_final=float(times[-1]), kl_final_measured=theory.kl_divergence(histograms[-1], gibbs),
+                      kl_sampling_floor=(occupied - 1) / (2 * m),
+                      right_well_measured=measured["right"],
+                      right_well_stderr=binomial_stderr(measured["right"], m),
+                      second_moment_measured=measured["x2"], second_moment_stderr=measured["x2_stderr"],
+                      **{f"l1_particles_pde_{k}_final": float(np.abs(histograms[-1] - q).sum())
+                         for k, q in final.items()},
+                      **{f"pearson_z_{k}_final": pearson_z(histograms[-1], q, m) for k, q in final.items()})
+    if made:
+        writer.claims(*made)
+    return out.status, out.message, _summary(p, out, temperature, tau, equilibrated, measured, binned, m, centres)
 
 
-def _pde_beside(p: dict, writer, temperature: float, edges: np.ndarray, histograms) -> dict:
-    """Solve the Fokker–Planck equation of the SDE limit from the particles' start to the recorded times
-    (t = step x lr), store the density field, its histogram-bin version and the L1 / KL distances of the
-    particle histogram to it; return the final metrics."""
-    steps, times, densities = histograms
-    fp = fokker_planck.problem(loss=lambda x: (x[:, 0] ** 2 - 1.0) ** 2, temperature=temperature, lo=-RANGE,
-                               hi=RANGE, cells=p["bins"] * p["pde_refine"])
-    dt = p["lr"] * p["record_every"] / PDE_SUBSTEPS
+def claims(measured: dict, predicted: dict, equilibrated: bool) -> list[Claim]:
+    """The double-well claims from the histograms at the recorded times t > 0 (bin fractions, rows), the
+    final cloud, the predicted bin probabilities of each PDE ("sde", "sme2") at the same times, and the
+    stationary bin probabilities of the O(lr)-corrected invariant measure ("invariant", None with momentum).
+
+    Once equilibrated (t >= tau ln(M)/2), against the final histogram (Pearson z, family-wise bound):
+    - the invariant measure to O(lr^2) holds, and so does <x^2> against it;
+    - the stationary density of the SDE limit (Gibbs) and of the Li–Tai–E modified loss are expected to fail
+      when theory puts them further from the invariant measure than twice the bound with M particles (their
+      O(lr) error is then visible), to hold when closer than half of it; in between nothing is stated.
+    Before equilibrium the O(lr) error of the transient is not predicted: the histogram is held against the
+    SDE-limit PDE at every recorded time only when even the stationary O(lr) correction is invisible with M
+    particles (then it must hold); the Pearson z of every time is stored either way.
+    """
+    m = measured["particles"]
+    hist = measured["histograms"]
+    invariant = predicted.get("invariant")
+    labels = {"sde": "SDE limit (Gibbs)", "sme2": "Li–Tai–E modified loss f + (lr/4) f'^2"}
+    sources = {"sde": SOURCE_SDE, "sme2": SOURCE_SME}
+    if invariant is None:   # heavy ball: only the SDE limit, held at every time
+        z = np.array([pearson_z(h, q, m) for h, q in zip(hist, predicted["sde"])])
+        return [Claim("histogram_vs_sde", "particle histogram = SDE-limit PDE at every recorded time (Pearson z)",
+                      measured=z, predicted=0.0, stderr=1.0, test="z",
+                      tolerance=familywise_z(len(hist), FALSE_ALARM), source=SOURCE_SDE)]
+    out = []
+    if not equilibrated:
+        bound = familywise_z(len(hist), FALSE_ALARM)
+        if pearson_separation(invariant, predicted["stationary_sde"], m) < bound / 2:
+            z = np.array([pearson_z(h, q, m) for h, q in zip(hist, predicted["sde"])])
+            out.append(Claim("histogram_vs_sde", "particle histogram = SDE-limit PDE at every recorded time (its "
+                             "O(lr) error is below the sampling resolution of M particles)", measured=z,
+                             predicted=0.0, stderr=1.0, test="z", tolerance=bound, source=SOURCE_SDE))
+        return out
+    single = familywise_z(1, FALSE_ALARM)
+    final = hist[-1]
+    out.append(Claim("stationary_vs_invariant_measure", "final histogram = invariant measure of SGD to O(lr^2), "
+                     "exp(-(f - (lr/4) f'^2 + (lr T/2) f'')/T)/Z (Pearson z)",
+                     measured=pearson_z(final, invariant, m), predicted=0.0, stderr=1.0, test="z",
+                     tolerance=single, source=SOURCE_INVARIANT))
+    centres = predicted["centres"]
+    out.append(Claim("stationary_second_moment", "<x^2> of the cloud = that of the invariant measure (bin "
+                     "centres; the binning error h^2/12 is far below the standard error)",
+                     measured=measured["x2"], predicted=float(np.sum(invariant * centres ** 2)),
+                     stderr=measured["x2_stderr"], test="z", tolerance=single, source=SOURCE_INVARIANT))
+    for key in ("sde", "sme2"):
+        stationary = predicted[f"stationary_{key}"]
+        separation = pearson_separation(invariant, stationary, m)
+        expected = "fails" if separation > 2 * single else "holds" if separation < single / 2 else None
+        if expected is not None:
+            out.append(Claim(f"stationary_vs_{key}", f"final histogram = stationary density of the {labels[key]} "
+                             f"(theory puts it {separation:.1f} standard units from the invariant measure)",
+                             measured=pearson_z(final, stationary, m), predicted=0.0, stderr=1.0, test="z",
+                             tolerance=single, expected=expected, source=sources[key]))
+    return out
+
+
+def _pde_beside(key, label, loss, source, p, writer, temperature, edges, steps, times, histograms, m):
+    """Solve one Fokker–Planck equation from the particles' start to the recorded times, store its density
+    field, its bin version and the distances of the histogram to it; return (bin probabilities, tau)."""
+    fp = fokker_planck.problem(loss=lambda x: loss(x[:, 0]), temperature=temperature, lo=-RANGE, hi=RANGE,
+                               cells=p["bins"] * p["pde_refine"])
+    dt = float(np.diff(times).min()) / PDE_SUBSTEPS if len(times) > 1 else 1.0
     pde = fp.evolve(fp.point_mass([p["start"]]), times, dt)
     widths = np.diff(edges)
-    m = p["particles"]
-    field = writer.element("pde_density", fp.shape, coords=fp.coords(),
-                           attrs={"equation": "dp/dt = d/dx(p f') + T d2p/dx2", "temperature": temperature,
-                                  "scheme": "Scharfetter–Gummel finite volumes, BDF2", "dt_max": dt})
-    binned = writer.element("pde_density_binned", (len(widths),), coords={"x": 0.5 * (edges[1:] + edges[:-1])})
-    names = {"l1_particles_pde": "L1 distance sum_j |histogram_j - PDE_j| over the bins",
-             "l1_sampling_expected": "sum_j sqrt(2 q_j (1 - q_j) / (pi M)): E L1 of M samples from the PDE",
-             "kl_particles_pde": "KL(histogram || PDE bins)"}
-    series = {name: writer.element(name, (), attrs={"description": text}) for name, text in names.items()}
-    values = {}
-    for s, t, hist, q_density in zip(steps, times, densities, pde.density):
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    attrs = {"theory": label, "source": source, "temperature": temperature,
+             "scheme": "Scharfetter–Gummel finite volumes, BDF2", "dt_max": dt}
+    field = writer.element(f"pde_{key}_density", fp.shape, coords=fp.coords(), attrs=attrs)
+    binned = writer.element(f"pde_{key}_density_binned", (len(widths),), coords={"x": centres}, attrs=attrs)
+    series = {name: writer.element(f"{name}_{key}", (), attrs={"description": text}) for name, text in (
+        ("l1_particles_pde", "L1 distance sum_j |histogram_j - PDE_j| over the bins"),
+        ("l1_sampling_expected", "sum_j sqrt(2 q_j (1 - q_j) / (pi M)): E L1 of M samples from the PDE"),
+        ("pearson_z", "Pearson chi^2 of the histogram against the PDE bins, in standard units"))}
+    probabilities = []
+    for s, t, h, q_density in zip(steps, times, histograms, pde.density):
         q = fp.bin_probabilities(q_density, edges)
-        h = hist * widths
-        values = {"l1_particles_pde": float(np.abs(h - q).sum()),
-                  "l1_sampling_expected": float(np.sum(np.sqrt(2 * q * (1 - q) / (np.pi * m)))),
-                  "kl_particles_pde": theory.kl_divergence(h, q)}
+        probabilities.append(q)
         field.append(s, t, q_density)
         binned.append(s, t, q / widths)
-        for name, v in values.items():
-            series[name].append(s, t, v)
-    gibbs_final = theory.kl_divergence(fp.bin_probabilities(pde.density[-1], edges),
-                                       fp.bin_probabilities(fp.gibbs(), edges))
-    return {f"{name}_final": v for name, v in values.items()} | {"kl_pde_gibbs_final": gibbs_final}
+        series["l1_particles_pde"].append(s, t, float(np.abs(h - q).sum()))
+        series["l1_sampling_expected"].append(s, t, float(np.sum(np.sqrt(2 * q * (1 - q) / (np.pi * m)))))
+        series["pearson_z"].append(s, t, pearson_z(h, q, m) if t > 0 else float("nan"))
+    stationary = fp.bin_probabilities(fp.steady_state(), edges)
+    writer.theory(f"stationary_{key}", stationary / widths, coords={"x": centres},
+                  source=source, equation="p(x) = exp(-U(x)/T)/Z, U = f" + (" + (lr/4) f'^2" if key == "sme2" else ""),
+                  attrs={"temperature": temperature, "theory": label})
+    return np.array(probabilities), fp.relaxation_time(), stationary
+
+
+def _summary(p, out, temperature, tau, equilibrated, measured, binned, m, measured_centres) -> list[str]:
+    t_final = out.steps_done * p["lr"] / (1 - p["momentum"])
+    lines = [f"double-well: SGD lr={p['lr']} B={p['batch']} on N={p['examples']} examples, {m} particles, "
+             f"{out.steps_done} steps (t = step x lr = {t_final:.1f})",
+             f"  SGD temperature T = lr var(a)/(2B) = {temperature:.4f}; relaxation time tau = 1/(spectral gap "
+             f"of the PDE) = {tau:.1f}"]
+    if out.status != "complete" or not measured["finite"]:
+        lines.append(f"  run {out.status} after {out.steps_done} steps: no summary statistics or claims "
+                     f"(everything recorded before is in the file)")
+        return lines
+    lines.append("  " + ("equilibrated: " if equilibrated else "not equilibrated: ")
+                 + f"t = {t_final:.0f} {'>=' if equilibrated else '<'} tau ln(M)/2 = {tau * math.log(m) / 2:.0f}"
+                 + ("" if equilibrated else "; equilibrium (Gibbs) is not claimed, run longer to see it"))
+    right_se = binomial_stderr(measured["right"], m)
+    right = measured_centres > 0
+    lines.append(f"  fraction in the right well = {estimate(measured['right'], right_se)}   PDE: "
+                 + ", ".join(f"{NAMES[k]} {number(q[-1][right].sum())}" for k, q in binned.items()))
+    lines.append(f"  <x^2> = {estimate(measured['x2'], measured['x2_stderr'])}")
+    final = measured["histograms"][-1]
+    lines.append("  histogram vs PDE at the final time, Pearson z (0 +- 1 when it matches): "
+                 + ", ".join(f"{NAMES[k]} {pearson_z(final, q[-1], m):.1f}" for k, q in binned.items()))
+    return lines
 
 
 def plot(run, path):
     density = run.element("density")
-    gibbs = run.theory("gibbs")
-    kl = run.element("kl_gibbs")
     x = density.coords["x"]
-    T = gibbs.attrs["temperature"]
-    has_pde = "pde_density" in run.names("observables")   # files written before the PDE was added lack it
-    fig, axes = figure(3 if has_pde else 2, title=f"SGD on the finite-sum double well: lr={run.params['lr']}, "
-                                                  f"B={run.params['batch']}, T={T:.3f}, seed {run.seed}")
-    ax, ax_kl = axes[0], axes[1]
+    keys = [k for k in ("sme2", "sde") if f"pde_{k}_density_binned" in run.names("observables")]
+    T = run.comparison["temperature"]
+    tau = run.comparison.get("relaxation_time", float("nan"))
+    fig, axes = figure(3, title=f"SGD on the finite-sum double well: lr={run.params['lr']}, B={run.params['batch']}, "
+                                f"T={T:.3f}, {run.params['particles']} particles, seed {run.seed}")
+    ax, ax_z, ax_w = axes
     last = len(density.step) - 1
     picks = np.unique(np.linspace(min(1, last), last, 4).round().astype(int))
-    ax.axvline(run.params["start"], color="grey", lw=0.8, ls=":", label="start (all particles)")
     colors = __import__("matplotlib").colormaps["viridis"](np.linspace(0.1, 0.9, len(picks)))
-    pde = run.element("pde_density") if has_pde else None
+    pde = run.element(f"pde_{keys[0]}_density_binned") if keys else None
     for c, i in zip(colors, picks):
         ax.step(x, density.value[i], where="mid", color=c, lw=1.0 if i < picks[-1] else 2.0,
                 label=f"t = {density.time[i]:.0f}")
         if pde is not None:
-            ax.plot(pde.coords["x"], pde.value[i], color=c, lw=0.8, alpha=0.9)
+            ax.plot(x, pde.value[i], color=c, lw=0.8, ls="--")
+    for k in keys:
+        stationary = run.theory(f"stationary_{k}")
+        ax.plot(x, stationary.value, label=f"stationary, {NAMES[k]}" + (" (Gibbs)" if k == "sde" else ""),
+                **(THEORY if k == "sde" else dict(color="C3", lw=1.0, ls=":")))
     if pde is not None:
-        ax.plot([], [], color="grey", lw=0.8, label="Fokker–Planck PDE (thin)")
-    ax.plot(x, gibbs.value, label="Gibbs exp(-f/T)/Z", **THEORY)
-    ax.set(xlabel="x", ylabel="density", title="particle histogram vs PDE and Gibbs density",
-           ylim=(0, 1.35 * max(gibbs.value.max(), density.value[picks[-1]].max())))
-    ax.legend(fontsize=8)
-    ax_kl.semilogy(kl.time, np.maximum(kl.value, 1e-6), color="C3", label="KL(histogram || Gibbs)")
-    ax_kl.axhline(run.comparison["kl_sampling_floor"], color="grey", ls=":", label="sampling floor (K-1)/2M")
-    ax_kl.set(xlabel="t = step x lr", ylabel="KL", title="relaxation to the Gibbs density")
-    ax_kl.legend(fontsize=8)
-    if has_pde:
-        l1, floor = run.element("l1_particles_pde"), run.element("l1_sampling_expected")
-        later = l1.time > 0   # at t = 0 a start on a bin edge splits the PDE's delta over two bins
-        axes[2].semilogy(l1.time[later], l1.value[later], color="C0", marker=".", label="L1(histogram, PDE)")
-        axes[2].semilogy(floor.time[later], floor.value[later], label="expected L1 of M samples from the PDE",
-                         **THEORY)
-        axes[2].set(xlabel="t = step x lr", ylabel="L1 distance over the bins",
-                    title="particles vs their Fokker–Planck equation")
-        axes[2].legend(fontsize=8)
+        ax.plot([], [], color="grey", lw=0.8, ls="--", label=f"{NAMES[keys[0]]} PDE, same t")
+    top = max(density.value[picks].max(), *(run.theory(f"stationary_{k}").value.max() for k in keys))
+    ax.set(xlabel="x", ylabel="density", title="particle histogram vs Fokker–Planck densities", ylim=(0, 1.6 * top))
+    ax.legend(fontsize=7, ncol=2, loc="upper center")
+    for k, color in zip(keys, ("C3", "C0")):
+        z = run.element(f"pearson_z_{k}")
+        ax_z.plot(z.time[1:], z.value[1:], marker=".", color=color, label=f"vs {NAMES[k]} PDE")
+    n = max(len(density.step) - 1, 1)
+    from sgdsim.claims import familywise_z
+    bound = familywise_z(n, FALSE_ALARM)
+    ax_z.axhspan(-bound, bound, color="grey", alpha=0.2, label=f"|z| <= {bound:.1f} (family-wise)")
+    ax_z.set(xlabel="t = step x lr", ylabel="Pearson z", title="histogram vs PDE (0 +- 1 when it matches)")
+    ax_z.legend(fontsize=7)
+    h = density.value * np.diff(x).mean()
+    right = h[:, x > 0].sum(axis=1)
+    se = np.sqrt(np.maximum(right * (1 - right), 0) / run.params["particles"])
+    ax_w.fill_between(density.time, right - 2 * se, right + 2 * se, color="C2", alpha=0.3, label="particles +- 2 SE")
+    for k, color in zip(keys, ("C3", "C0")):
+        q = run.element(f"pde_{k}_density_binned").value * np.diff(x).mean()
+        ax_w.plot(density.time, q[:, x > 0].sum(axis=1), color=color, lw=1, label=f"{NAMES[k]} PDE")
+    if np.isfinite(tau):
+        ax_w.axvline(tau, color="grey", ls=":", label=f"tau = {tau:.0f}")
+        ax_w.axvline(tau * np.log(run.params["particles"]) / 2, color="k", ls=":", label="tau ln(M)/2")
+    ax_w.set(xlabel="t = step x lr", ylabel="fraction with x > 0", title="relaxation between the wells")
+    ax_w.legend(fontsize=7, loc="lower right")
     return save(fig, path)
 
 
 def _validate(p: dict) -> str | None:
     if p["batch"] > p["examples"]:
         return f"batch {p['batch']} is larger than the data ({p['examples']} examples)"
+    if p["symmetric"] and p["examples"] % 2:
+        return f"symmetric tilts come in +- pairs: examples must be even, got {p['examples']}"
     if not -RANGE <= p["start"] <= RANGE:
         return f"start {p['start']} is outside the density grid [-{RANGE}, {RANGE}]"
     return None
 
 
+def estimate_resources(p: dict) -> tuple[int, int]:
+    """(memory, output) in bytes: the cloud and its scratch, the snapshot and histogram records, the PDEs."""
+    records = p["steps"] // p["record_every"] + 2
+    cells = p["bins"] * p["pde_refine"]
+    memory = 8 * (4 * p["particles"] + records * (2 * p["bins"] + 2 * cells + 8)) + 64 * cells * 8
+    output = 8 * records * (min(p["particles"], 1000) + 4 * p["bins"] + 2 * cells + 16)
+    return memory, output
+
+
 SCENARIO = Scenario(
     name="double-well",
-    summary="minibatch SGD on a finite-sum double well vs the Gibbs density at T = lr var(a)/(2B)",
+    summary="minibatch SGD on a finite-sum double well vs the Fokker–Planck densities of its SDE limit and "
+            "order-2 modified equation",
     params=(
         Param("particles", int, 20000, "number of independent SGD chains", at_least(2)),
         Param("lr", float, 0.02, "learning rate (time step of the SDE limit)", positive),
         Param("batch", int, 2, "minibatch size B", at_least(1)),
         Param("replace", bool, True, "draw the minibatch with replacement"),
-        Param("momentum", float, 0.0, "heavy-ball momentum in [0, 1)",
-              lambda v: None if 0 <= v < 1 else "must be in [0, 1)"),
+        Param("momentum", float, 0.0, "heavy-ball momentum in [0, 1) (the SDE limit then runs at lr/(1-momentum); "
+              "no order-2 theory)", lambda v: None if 0 <= v < 1 else "must be in [0, 1)"),
         Param("examples", int, 256, "number of examples N (tilts a_i)", at_least(2)),
         Param("spread", float, 7.0, "standard deviation of the tilts a_i", positive),
-        Param("steps", int, 10000, "number of SGD steps", non_negative),
+        Param("symmetric", bool, True, "tilts in +- pairs (odd noise cumulants vanish: a symmetric stationary "
+              "density at any lr); false shows the skewness of small-batch noise tilting the wells"),
+        Param("steps", int, 30000, "number of SGD steps", non_negative),
         Param("start", float, -1.0, "initial position of every particle"),
-        Param("record_every", int, 250, "steps between recorded histograms", at_least(1)),
+        Param("record_every", int, 500, "steps between recorded histograms", at_least(1)),
         Param("bins", int, 60, "histogram bins on [-2.5, 2.5]", at_least(2)),
         Param("pde_refine", int, 10, "Fokker–Planck cells per histogram bin", at_least(1)),
     ),
     run=run,
     plot=plot,
-    presets={"small": dict(particles=2000, steps=400, record_every=100)},
+    presets={"small": dict(particles=2000, spread=9.0, steps=3000, record_every=300)},
     validate=_validate,
 )

@@ -35,7 +35,8 @@ import numpy as np
 from .errors import ParameterError
 from .text import estimate, number
 
-__all__ = ["Claim", "TESTS", "EXPECTATIONS", "VERDICTS", "COLUMNS", "verdict", "table", "all_met"]
+__all__ = ["Claim", "TESTS", "EXPECTATIONS", "VERDICTS", "COLUMNS", "verdict", "table", "all_met", "familywise_z",
+           "deciding", "columns", "from_columns"]
 
 TESTS = ("z", "rel", "abs", "less", "greater")
 EXPECTATIONS = ("holds", "fails")
@@ -139,6 +140,18 @@ def _evaluate(claim: Claim) -> tuple[str, float, int]:
     score = float(flat[worst])
     holds = score < 0 if limit is None else score <= limit
     return ("holds" if holds else "fails"), score, worst
+
+
+def familywise_z(n: int, alpha: float = 0.01, dof: int | None = None) -> float:
+    """The |z| bound for n z-scores checked together (one per recorded time, say) so that a true theory fails
+    any of them with probability at most alpha: Phi^-1(1 - alpha/(2n)) (Bonferroni; 3.9 for n = 100). With
+    `dof`, the standard errors are estimated from dof + 1 replicates and the bound is Student's t quantile
+    with dof degrees of freedom instead (5.0 for n = 25, dof = 11)."""
+    from scipy.special import ndtri, stdtrit
+    if n < 1 or not 0 < alpha < 1 or (dof is not None and dof < 1):
+        raise ParameterError(f"familywise_z needs n >= 1, 0 < alpha < 1 and dof >= 1, got n={n}, alpha={alpha}, "
+                             f"dof={dof}")
+    return float(-ndtri(alpha / (2 * n)) if dof is None else -stdtrit(dof, alpha / (2 * n)))
 
 
 def verdict(claim: Claim) -> str:
