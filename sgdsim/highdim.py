@@ -1,0 +1,172 @@
+"""Soft committee machines learned by online SGD: the exact N -> inf order-parameter ODEs beside the simulation.
+
+Teacher y = sum_m v*_m g(w*_m . x / sqrt N) + sigma zeta, student f = sum_k v_k g(w_k . x / sqrt N), g(x) =
+erf(x / sqrt 2), inputs x ~ N(0, I_N), a fresh sample every step (online SGD on (1/2)(f - y)^2, first layer lr,
+second layer lr_v, 0 = fixed). Order parameters Q = W W^T / N, R = W W*^T / N, T = W* W*^T / N and v; time
+t = steps / N. The ODEs (Saad & Solla, PRE 52, 4225 (1995); Biehl & Schwarze 1995; Goldt, Advani, Saxe,
+Krzakala & Zdeborova, NeurIPS 2019, eqs. (10)-(12)) and eps_g(Q, R, T, v) (Saad & Solla 1995, eq. (5)) are
+written out in `sgdsim.solvers.highdim.committee_ode`; the simulator in `committee_sgd`. The ODE is
+integrated by the project's Runge-Kutta loop (`solvers.rk`, Dormand-Prince 5(4)) with the compiled right-hand
+side, for every student from its own exact initial order parameters (or its NumPy twin, engine="numpy").
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .errors import ParameterError
+from .solvers import rk
+from .solvers.highdim import committee_ode as co
+from .solvers.highdim import committee_sgd as cs
+from .solvers.rng import seed_states
+
+generalization_error = co.generalization_error
+SOURCE = ("Saad & Solla, PRE 52, 4225 (1995), eqs. (5), (9)-(10); Goldt, Advani, Saxe, Krzakala & Zdeborova, "
+          "NeurIPS 2019, eqs. (10)-(12) (lr^2 and noise terms)")
+
+
+@dataclass(frozen=True, eq=False)
+class Teacher:
+    """Teacher weights W* (M, N) and second layer v* (M,); T = W* W*^T / N."""
+    W: np.ndarray
+    v: np.ndarray
+
+    @property
+    def N(self) -> int:
+        return self.W.shape[1]
+
+    @property
+    def T(self) -> np.ndarray:
+        return self.W @ self.W.T / self.N
+
+
+def teacher(N: int, M: int, seed: int) -> Teacher:
+    """Teacher rows w*_m orthogonal with |w*_m|^2 = N (Gram-Schmidt of Gaussian vectors), so T = I exactly at
+    every N (the T_nm = delta_nm of Saad & Solla 1995), and v* = 1: the soft committee machine."""
+    if N < M or M < 1:
+        raise ParameterError(f"teacher needs 1 <= M <= N, got N={N}, M={M}")
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0,)))
+    q, r = np.linalg.qr(rng.standard_normal((N, M)))
+    return Teacher(np.ascontiguousarray((q * np.sign(np.diag(r))).T * np.sqrt(N)), np.ones(M))
+
+
+def initial_students(t: Teacher, K: int, students: int, scale: float, overlap: float, seed: int) -> np.ndarray:
+    """W (S, K, N): w_k = scale * xi_k + overlap * w*_k (the second term for k < M only), xi ~ N(0, I_N); so
+    Q(0) = scale^2 I + O(N^-1/2) and R_kk(0) = overlap T_kk + O(N^-1/2): `overlap` sets the initial
+    asymmetry that ends the plateau."""
+    if K < 1 or students < 1:
+        raise ParameterError(f"students need K >= 1 and at least one student, got K={K}, students={students}")
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+    W = scale * rng.standard_normal((students, K, t.N))
+    m = min(K, len(t.v))
+    W[:, :m] += overlap * t.W[:m]
+    return W
+
+
+def order_parameters(W: np.ndarray, t: Teacher) -> tuple[np.ndarray, np.ndarray]:
+    """Q (S, K, K) and R (S, K, M) of students W (S, K, N), compiled loops (thread-count independent)."""
+    S, K, _ = W.shape
+    Q, R = np.empty((S, K, K)), np.empty((S, K, len(t.v)))
+    cs.order_parameters(np.ascontiguousarray(W), np.ascontiguousarray(t.W), Q, R)
+    return Q, R
+
+
+def generalization_error_gradient(Q, R, T, v, vstar) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(d eps/d Q_ik, d eps/d R_in, d eps/d v_i) of `generalization_error`, every entry of Q an independent
+    variable: with x_ab = C_ab / sqrt((1 + C_aa)(1 + C_bb)) and I2' = (2/pi) / sqrt(1 - x^2),
+    d eps / d C_ab = (1/2) u_a u_b I2'(x_ab) / sqrt((1 + C_aa)(1 + C_bb))  (a != b),
+    d eps / d C_aa = (1/2) u_a^2 I2'(x_aa) / (1 + C_aa)^2 - sum_{b != a} u_a u_b I2'(x_ab) x_ab / (2 (1 + C_aa)),
+    d eps / d R_in = d eps / d C_{i,K+n} + d eps / d C_{K+n,i},  d eps / d v_i = -sum_b u_b I2(i, b)
+    (derivatives of Saad & Solla 1995, eq. (5))."""
+    Q, R, v = (np.asarray(a, dtype=np.float64) for a in (Q, R, v))
+    K = Q.shape[-1]
+    C = co.covariance(Q, R, np.asarray(T, float))
+    one = 1.0 + np.diagonal(C, axis1=-2, axis2=-1)
+    norm = np.sqrt(one[..., :, None] * one[..., None, :])
+    x = C / norm
+    u = co.weights(v, vstar)
+    uu = u[..., :, None] * u[..., None, :]
+    slope = (2 / math.pi) / np.sqrt(1.0 - x * x)
+    G = 0.5 * uu * slope / norm
+    off = uu * slope * x / (2 * one[..., :, None])
+    n = C.shape[-1]
+    eye = np.eye(n, dtype=bool)
+    diag = (0.5 * np.diagonal(uu * slope, axis1=-2, axis2=-1) / one ** 2
+            - np.sum(np.where(eye, 0.0, off), axis=-1))
+    G = np.where(eye, 0.0, G) + diag[..., :, None] * eye
+    I2 = (2 / math.pi) * np.arcsin(x)
+    dv = -np.einsum("...b,...ib->...i", u, I2[..., :K, :])
+    return G[..., :K, :K], G[..., :K, K:] + np.swapaxes(G[..., K:, :K], -1, -2), dv
+
+
+@dataclass
+class Curves:
+    """Order parameters over time: t (T,), Q (T, S, K, K), R (T, S, K, M), v (T, S, K), eps (T, S)."""
+    t: np.ndarray
+    Q: np.ndarray
+    R: np.ndarray
+    v: np.ndarray
+    eps: np.ndarray
+    status: str = "complete"
+    message: str = ""
+
+
+def ode(Q0, R0, v0, t: Teacher, times, *, lr: float, lr_v: float = 0.0, noise: float = 0.0,
+        engine: str = "numba", rtol: float = 1e-8, atol: float = 1e-10) -> Curves:
+    """Integrate the order-parameter ODEs of every student (Q0 (S, K, K), R0 (S, K, M), v0 (S, K)) to the
+    increasing `times` (t = steps / N); eps_g along each solution. engine "numba" (compiled right-hand side)
+    or "numpy" (its twin); both through `solvers.rk.integrate` (dopri5)."""
+    Q0, R0, v0 = (np.asarray(a, dtype=np.float64) for a in (Q0, R0, v0))
+    S, K, M = R0.shape
+    T, vstar = np.ascontiguousarray(t.T), np.asarray(t.v, float)
+    if engine == "numba":
+        def f(_, y):
+            out = np.empty_like(y)
+            co.rhs(y, T, vstar, float(lr), float(lr_v), float(noise) ** 2, K, M, out)
+            return out
+    elif engine == "numpy":
+        def f(_, y):
+            return co.rhs_numpy(y, T, vstar, lr, lr_v, noise ** 2, K, M)
+    else:
+        raise ParameterError(f"unknown engine {engine!r} (valid: numba, numpy)")
+    sol = rk.integrate(f, co.pack(Q0, R0, v0), np.asarray(times, float), rtol=rtol, atol=atol)
+    Q, R, v = co.unpack(sol.y, K, M)
+    return Curves(sol.t[:len(sol.y)], Q, R, v, co.generalization_error(Q, R, T, v, vstar), sol.status, sol.message)
+
+
+def simulate(t: Teacher, W0: np.ndarray, v0: np.ndarray, record_steps, *, lr: float, lr_v: float = 0.0,
+             noise: float = 0.0, seed: int = 0, progress: Callable[[int], None] | None = None) -> Curves:
+    """Online SGD of the students W0 (S, K, N), v0 (S, K) (copied), recording Q, R, v and eps_g (closed form
+    from Q, R: the exact generalization error of each network) at the increasing `record_steps` (t = step / N).
+    Student s draws from stream (seed, s) of `solvers.rng`; `progress(n)` after every chunk of n steps."""
+    W = np.ascontiguousarray(W0, dtype=np.float64).copy()
+    v = np.ascontiguousarray(np.broadcast_to(v0, W.shape[:2]), dtype=np.float64).copy()
+    record_steps = np.asarray(record_steps, dtype=np.int64)
+    if record_steps.ndim != 1 or len(record_steps) < 1 or record_steps[0] < 0 or np.any(np.diff(record_steps) < 0):
+        raise ParameterError("record_steps must be a non-empty increasing list of non-negative steps")
+    states = seed_states(seed, len(W))
+    Ws, vs = np.ascontiguousarray(t.W), np.asarray(t.v, float)
+    S, K, N = W.shape
+    chunk = max(1, int(2e7 // (S * N * (2 * K + len(vs)))))     # ~0.1-0.5 s of work between progress calls
+    out_Q, out_R, out_v = [], [], []
+    step = 0
+    for target in record_steps:
+        while step < target:
+            n = int(min(chunk, target - step))
+            cs.advance(W, v, Ws, vs, states, float(lr), float(lr_v), float(noise), n)
+            step += n
+            if progress is not None:
+                progress(n)
+        Q, R = order_parameters(W, t)
+        out_Q.append(Q), out_R.append(R), out_v.append(v.copy())
+        if not (np.all(np.isfinite(Q)) and np.all(np.abs(Q) < 1e12)):
+            Qa, Ra, va = np.array(out_Q), np.array(out_R), np.array(out_v)
+            return Curves(record_steps[:len(out_Q)] / N, Qa, Ra, va, co.generalization_error(Qa, Ra, t.T, va, vs),
+                          "diverged", f"the students' weights diverged by step {step} (t = {step / N:g}); "
+                                      "lower the learning rate")
+    Q, R, v_ = np.array(out_Q), np.array(out_R), np.array(out_v)
+    return Curves(record_steps / N, Q, R, v_, co.generalization_error(Q, R, t.T, v_, vs))
+
