@@ -270,6 +270,9 @@ def plot(run, path):
         stationary = run.theory(f"stationary_{k}")
         ax.plot(x, stationary.value, label=f"stationary, {NAMES[k]}" + (" (Gibbs)" if k == "sde" else ""),
                 **(THEORY if k == "sde" else dict(color="C3", lw=1.0, ls=":")))
+    if "stationary_invariant" in run.names("theory"):
+        ax.plot(x, run.theory("stationary_invariant").value, color="C1", lw=1.2, ls="-.",
+                label="invariant measure to O(lr^2)")
     if pde is not None:
         ax.plot([], [], color="grey", lw=0.8, ls="--", label=f"{NAMES[keys[0]]} PDE, same t")
     top = max(density.value[picks].max(), *(run.theory(f"stationary_{k}").value.max() for k in keys))
