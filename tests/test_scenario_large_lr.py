@@ -1,18 +1,23 @@
-"""large-lr small preset through the CLI: the Q-only test error of large-lr-then-decay is far below that of the
-small learning rate (Li, Wei & Ma 2019), with a margin; the data have the stated structure; a bad batch is a
-one-line error with exit code 2."""
+"""large-lr small preset through the CLI at seeds 0 and 1: the Q-only test error of large-lr-then-decay is far
+below that of the small learning rate (Li, Wei & Ma 2019), with a margin, and the claims saying so are met and
+fail against the other theory (the small lr learns Q); the data have the stated structure;
+a bad batch is a one-line error with exit code 2."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from cli_helpers import run_scenario
 
 import sgdsim
 from sgdsim.cli import main
 from sgdsim.scenarios import large_lr
 
+THEORY = {"learns_q": "large", "linear_q_floor": large_lr.LINEAR_Q_FLOOR}
 
-def test_small_preset_large_then_decay_learns_the_q_pattern(tmp_path):
-    out = run_scenario("large-lr", tmp_path / "llr.h5")
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_small_preset_large_then_decay_learns_the_q_pattern(tmp_path, seed):
+    out = run_scenario("large-lr", tmp_path / "llr.h5", "--seed", seed)
     with sgdsim.open(out) as run:
         assert run.status == "complete"
         comp = run.comparison
@@ -20,8 +25,16 @@ def test_small_preset_large_then_decay_learns_the_q_pattern(tmp_path):
         assert comp["test_error_q_small"] > comp["test_error_q_large"] + 0.15
         assert comp["train_error_large"] < 0.05
         assert abs(comp["test_error_p_large"] - comp["test_error_p_small"]) < 0.1  # P: about the same
-        assert run.element("large_test_error_groups").value.shape[1:] == (4, 3)
+        assert run.element("large_test_error_groups").value.shape[1:] == (16, 3)
         assert float(run.theory("linear_q_floor").value) == 0.25
+        stored = run.claims
+        assert [c.name for c in stored] == ["q_learned_large_lr", "q_missed_small_lr"]
+        assert all(c.met for c in stored), [(c.name, c.verdict, c.score) for c in stored]
+        q = {k: run.element(f"{k}_test_error_groups").value[-1][:, 1] for k in ("large", "small")}
+    measured = {"q_error": q}
+    assert [c.verdict for c in large_lr.claims(measured, THEORY)] == [c.verdict for c in stored]
+    # the other theory (the small lr learns Q, the large one misses it): both claims fail
+    assert all(not c.met for c in large_lr.claims(measured, {**THEORY, "learns_q": "small"}))
 
 
 def test_two_pattern_data_structure():
