@@ -8,6 +8,7 @@ import pytest
 from scipy import optimize
 
 from sgdsim import spin_glass_theory as th
+from sgdsim.errors import ParameterError
 from sgdsim.solvers import cugliandolo_kurchan as ck
 
 P2 = th.Xi.mixture({2: 1.0})
@@ -29,7 +30,7 @@ def _errors(T, hs):
     C_exact, e_exact = th.p2_exact(CHECK, T)
     out = []
     for h in hs:
-        sol = th.cugliandolo_kurchan(P2, T, T_END, h, richardson=False)
+        sol = th.cugliandolo_kurchan(P2, T, T_END, h, richardson=False, tol=None)
         i = np.round(CHECK / h).astype(int)
         C = np.where(i[:, None] >= i[None, :], sol.C[i[:, None], i[None, :]], sol.C[i[None, :], i[:, None]])
         out.append(max(np.abs(sol.energy[i] - e_exact).max(), np.abs(C - C_exact).max()))
@@ -46,8 +47,8 @@ def test_p2_against_exact_solution_second_order(T):
 
 
 def test_richardson_extrapolation_beats_plain_step():
-    plain = th.cugliandolo_kurchan(P2, 0.0, T_END, 0.05, richardson=False)
-    extra = th.cugliandolo_kurchan(P2, 0.0, T_END, 0.05)
+    plain = th.cugliandolo_kurchan(P2, 0.0, T_END, 0.05, richardson=False, tol=None)
+    extra = th.cugliandolo_kurchan(P2, 0.0, T_END, 0.05, tol=None)
     _, e_exact = th.p2_exact(extra.times, 0.0)
     assert np.abs(extra.energy - e_exact).max() < 0.2 * np.abs(plain.energy[::2] - e_exact).max()
 
@@ -57,15 +58,16 @@ def test_above_td_relaxes_to_paramagnet_with_time_translation_invariance():
     xi = th.Xi.mixture({2: 0.5, 3: 1.0})
     T = 2.0
     assert T > th.dynamical_temperature(xi)
-    sol = th.cugliandolo_kurchan(xi, T, 12.0, 0.05)
+    sol = th.cugliandolo_kurchan(xi, T, 12.0, 0.025)       # grid 2h = 0.05
+    assert sol.error_max < 1e-3
     assert sol.energy[-1] == pytest.approx(th.paramagnetic_energy(xi, T), abs=2e-3)
-    tau = 10
-    assert abs(sol.C[100 + tau, 100] - sol.C[60 + tau, 60]) < 1e-4
+    tau = 20
+    assert abs(sol.C[200 + tau, 200] - sol.C[120 + tau, 120]) < 1e-4
 
 
 def test_zero_temperature_pure_p3_descends_towards_the_threshold_and_ages():
     xi = th.Xi.mixture({3: 1.0})
-    sol = th.cugliandolo_kurchan(xi, 0.0, 16.0, 0.05)
+    sol = th.cugliandolo_kurchan(xi, 0.0, 16.0, 0.025, tol=1e-2)
     e = sol.energy
     assert np.all(np.diff(e) < 0)
     e_th = th.threshold_energy(3)
@@ -77,6 +79,47 @@ def test_zero_temperature_pure_p3_descends_towards_the_threshold_and_ages():
     assert abs(e_inf - e_th) < 0.02 and 0.5 < alpha < 0.9, (e_inf, alpha)
     # aging: the decorrelation over a fixed lag slows down with the waiting time
     lag = 10
-    assert sol.C[20 + lag, 20] < sol.C[40 + lag, 40] < sol.C[70 + lag, 70]
+    assert sol.C[20 + lag, 20] < sol.C[40 + lag, 40] < sol.C[70 + lag, 70]   # grid 2h = 0.05
     # the Lagrange multiplier of a pure model obeys z = T - p e
     np.testing.assert_allclose(sol.z, -3 * e, atol=1e-9)
+
+
+@pytest.mark.parametrize("h", [0.1, 0.05, 0.025])
+def test_error_estimate_bounds_the_true_error_of_the_exact_p2_solution(h):
+    """At T = 0 the p = 2 solution is closed form: the returned estimate |R_h - R_2h| is above the true error
+    of the extrapolated energy at every time (also at h = 0.1, before the asymptotic regime), and the plain
+    scheme's |f_h - f_2h|/3 is close to its true error (the Richardson estimate of a second-order scheme: within
+    10% below, and above by 8% at h = 0.025, 17% at 0.05 and 41% at 0.1 where h^3 terms still matter)."""
+    sol = th.cugliandolo_kurchan(P2, 0.0, T_END, h, tol=None)
+    _, e_exact = th.p2_exact(sol.times, 0.0)
+    true = np.abs(sol.energy - e_exact)
+    assert np.all(sol.error[1:] >= true[1:]), (sol.error / true)[1:].min()
+    assert sol.error_max == pytest.approx(sol.error.max())
+    plain = th.cugliandolo_kurchan(P2, 0.0, T_END, h, richardson=False, tol=None)
+    _, e_exact = th.p2_exact(plain.times, 0.0)
+    ratio = plain.error_max / np.abs(plain.energy - e_exact).max()
+    assert 0.9 < ratio < 1.5, ratio
+
+
+def test_old_pspin_descent_defaults_are_refused_and_the_new_ones_meet_the_tolerance():
+    """p = 3, T = 0: the old scenario defaults (t_max = 30, step 0.05) had an error of about 6e-3 in e(t); the
+    check refuses them. The new defaults (read from the scenario) pass the 1e-3 check, and their energy agrees
+    with an independent run at a 5/4 finer step (1e-3 + that run's own estimate)."""
+    from sgdsim.scenarios.pspin_descent import SCENARIO
+
+    xi = th.Xi.mixture({3: 1.0})
+    with pytest.raises(ParameterError, match=r"CK step h=0\.05 to t=30 .*estimated error .* > tol 1e-03"):
+        th.cugliandolo_kurchan(xi, 0.0, 30.0, 0.05)
+    p = SCENARIO.resolve({})
+    sol = th.cugliandolo_kurchan(xi, 0.0, p["t_max"], p["ck_step"])
+    assert sol.error_max <= 1e-3
+    finer = th.cugliandolo_kurchan(xi, 0.0, p["t_max"], p["ck_step"] * 0.8)
+    e_finer = np.interp(sol.times, finer.times, finer.energy)
+    assert np.abs(sol.energy - e_finer).max() <= 1e-3 + finer.error_max
+
+
+def test_coarse_steps_are_refused_not_returned_below_the_threshold():
+    xi = th.Xi.mixture({3: 1.0})
+    for h in (0.125, 0.25):
+        with pytest.raises(ParameterError, match="estimated error"):
+            th.cugliandolo_kurchan(xi, 0.0, 40.0, h)
