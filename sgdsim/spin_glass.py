@@ -7,7 +7,18 @@ Cerny 2013). Energies are reported per spin (H/N); time is t = step * dt.
 Dynamics (all replicas share the couplings, so one matrix product per term serves them all; every step is
 taken in the tangent space and followed by a rescaling to |s|^2 = N, which holds the constraint to round-off):
     "gd"        s <- s - dt grad_S H                                  (projected gradient descent / flow)
-    "langevin"  s <- s - dt grad_S H + sqrt(2 T dt) P xi              (Euler-Maruyama on the sphere)
+    "langevin-euler"  s <- s - dt grad_S H + sqrt(2 T dt) P xi        (Euler-Maruyama on the sphere): its
+                stationary law is Gibbs only to O(dt); it samples about T (1 + 2 dt) on the p = 3 model
+    "langevin"  the same step as a proposal, accepted with the Metropolis-Hastings probability
+                min(1, exp(-(H' - H)/T) q(s | s') / q(s' | s)) (Metropolis-adjusted Langevin, MALA: Roberts &
+                Tweedie 1996, Bernoulli 2, 341; Hastings 1970): the stationary law is exactly exp(-H/T) on the
+                sphere for every dt. The proposal s' = sqrt(N) (s + v)/|s + v|, v = -dt grad_S H + sqrt(2 T dt)
+                P xi in the tangent space at s, is inverted by v = N s'/(s.s') - s; its density on the sphere
+                is the Gaussian density phi_s(v) of v times the gnomonic Jacobian 1/cos^N(theta), cos theta =
+                s.s'/N, which is symmetric in (s, s') and cancels: q(s'|s)/q(s|s') = phi_s(v)/phi_s'(v'),
+                phi_s the N(-dt grad_S H(s), 2 T dt I) density on the tangent space at s. A rejected replica
+                stays put; the acceptance rate is recorded (near 1 at small dt, where the path is Langevin's
+                to O(dt) as for "langevin-euler")
     "minibatch" s <- s - dt grad_S H_B,   H_B: the first contracted index restricted to a random fraction b of
                 the sites, rescaled by 1/b (an unbiased gradient whose noise mimics a minibatch; one batch per
                 step shared by the replicas)
@@ -27,7 +38,7 @@ from .solvers import pspin as kernels
 from .spin_glass_theory import Xi
 
 DEFAULT_MAX_BYTES = 2 * 1024 ** 3   # couplings + one replica workspace; override with max_bytes or SGDSIM_MAX_BYTES
-METHODS = ("gd", "langevin", "minibatch")
+METHODS = ("gd", "langevin", "langevin-euler", "minibatch")
 
 
 def parse_mixture(text) -> dict[int, float]:
@@ -146,7 +157,8 @@ def record_steps(steps: int, points: int) -> np.ndarray:
 @dataclass
 class Trajectory:
     """Records at `steps` (times t = step dt): energy per spin, |grad_S H|/sqrt(N), overlap with the start
-    s(t).s(0)/N (per replica), mean overlap between distinct replicas, end points (N, R), and the aging
+    s(t).s(0)/N (per replica), mean overlap between distinct replicas, the fraction of accepted proposals
+    since the start (per replica; 1 for dynamics without a Metropolis test), end points (N, R), and the aging
     correlation s(t).s(t_w)/N (T, W, R) for the waiting steps `waiting` (NaN before t_w)."""
     steps: np.ndarray
     times: np.ndarray
@@ -154,6 +166,7 @@ class Trajectory:
     grad_norm: np.ndarray
     overlap_start: np.ndarray
     overlap_replicas: np.ndarray
+    acceptance: np.ndarray
     end: np.ndarray
     waiting: np.ndarray
     overlap_waiting: np.ndarray
@@ -162,16 +175,33 @@ class Trajectory:
     message: str = ""
 
 
+def metropolis_log_ratio(S, S_new, H, H_new, grad, grad_new, dt: float, temperature: float) -> np.ndarray:
+    """log of the MALA acceptance probability (before min(0, .)) of S -> S_new for every replica (see the
+    module docstring): -(H' - H)/T + log phi_s'(v') - log phi_s(v), v = N s'/(s.s') - s, v' = N s/(s.s') - s',
+    phi_s the density of N(-dt grad_S H(s), 2 T dt I); grad, grad_new are the Riemannian gradients."""
+    n = S.shape[0]
+    overlap = np.einsum("ir,ir->r", S, S_new)
+    forward = n * S_new / overlap - S + dt * grad
+    backward = n * S / overlap - S_new + dt * grad_new
+    quad = (np.einsum("ir,ir->r", backward, backward) - np.einsum("ir,ir->r", forward, forward)) / (4 * temperature * dt)
+    return -(H_new - H) / temperature - quad
+
+
 def descend(model: SphericalPSpin, S0: np.ndarray, method: str = "gd", *, dt: float, steps: int,
             temperature: float = 0.0, fraction: float = 1.0, seed: int = 0, points: int = 40,
-            waiting: tuple[int, ...] = (), progress: bool = False) -> Trajectory:
-    """Run R replicas (columns of S0) with `method` (gd | langevin | minibatch) for `steps` steps of size dt;
-    `waiting`: steps t_w at which the configuration is kept to record the two-time correlation C(t, t_w)."""
+            waiting: tuple[int, ...] = (), grad_tol: float = 0.0, progress: bool = False) -> Trajectory:
+    """Run R replicas (columns of S0) with `method` (see `METHODS`) for `steps` steps of size dt;
+    `waiting`: steps t_w at which the configuration is kept to record the two-time correlation C(t, t_w).
+    grad_tol > 0 (gd, langevin-euler, langevin): stop at the first step where every replica has
+    |grad_S H|/sqrt(N) < grad_tol (that step is recorded; the message says so)."""
     if method not in METHODS:
         raise ParameterError(f"unknown p-spin dynamics {method!r} (valid: {', '.join(METHODS)})")
-    if not (dt > 0 and temperature >= 0 and 0 < fraction <= 1 and steps >= 0):
-        raise ParameterError(f"descent needs dt > 0, T >= 0, 0 < fraction <= 1, steps >= 0 (got dt={dt}, "
-                             f"T={temperature}, fraction={fraction}, steps={steps})")
+    if not (dt > 0 and temperature >= 0 and 0 < fraction <= 1 and steps >= 0 and grad_tol >= 0):
+        raise ParameterError(f"descent needs dt > 0, T >= 0, 0 < fraction <= 1, steps >= 0, grad_tol >= 0 "
+                             f"(got dt={dt}, T={temperature}, fraction={fraction}, steps={steps}, "
+                             f"grad_tol={grad_tol})")
+    if method == "minibatch" and grad_tol > 0:
+        raise ParameterError("grad_tol needs the full gradient at every step: not with minibatch dynamics")
     n, r = S0.shape
     rng = np.random.default_rng([int(seed), 0xD1CE])
     S = kernels.to_sphere(np.array(S0, float))
@@ -179,30 +209,41 @@ def descend(model: SphericalPSpin, S0: np.ndarray, method: str = "gd", *, dt: fl
     waiting = np.array(sorted({int(w) for w in waiting if 0 <= int(w) <= steps}), np.int64)
     marks = np.union1d(record_steps(steps, points), waiting)
     kept = np.full((len(waiting), n, r), np.nan)
-    rows = {k: [] for k in ("energy", "grad_norm", "overlap_start", "overlap_replicas", "overlap_waiting")}
-    status, message, done = "complete", "", 0
+    rows = {k: [] for k in ("energy", "grad_norm", "overlap_start", "overlap_replicas", "acceptance",
+                            "overlap_waiting")}
+    status, message, done, stopped = "complete", "", 0, False
     off = ~np.eye(r, dtype=bool)
-    noise = math.sqrt(2.0 * temperature * dt) if method == "langevin" else 0.0
+    noisy = method in ("langevin", "langevin-euler") and temperature > 0
+    metropolis = method == "langevin" and temperature > 0
+    noise = math.sqrt(2.0 * temperature * dt) if noisy else 0.0
     batch_size = max(1, int(round(fraction * n)))
+    accepted = np.zeros(r)
+    recorded_steps = []
+    if method != "minibatch":
+        H, G = model.energy_gradient(S)
+        grad = kernels.tangent(S, G)
     with tqdm(total=steps, disable=None if progress else True, delay=1.0, unit="step", leave=False) as bar:
         for step in range(steps + 1):
-            full = step in marks or method != "minibatch"
-            if full:
+            if method == "minibatch" and step in marks:
                 H, G = model.energy_gradient(S)
                 grad = kernels.tangent(S, G)
-            if step in marks:
+            norm = np.sqrt(np.einsum("ir,ir->r", grad, grad) / n) if method != "minibatch" or step in marks else None
+            stopped = grad_tol > 0 and bool(np.all(norm < grad_tol))
+            if step in marks or stopped or step == steps:
                 kept[waiting == step] = S
                 q = S.T @ S / n
                 rows["energy"].append(H / n)
-                rows["grad_norm"].append(np.sqrt(np.einsum("ir,ir->r", grad, grad) / n))
+                rows["grad_norm"].append(norm)
                 rows["overlap_start"].append(np.einsum("ir,ir->r", S, start) / n)
                 rows["overlap_replicas"].append(q[off].mean() if r > 1 else np.nan)
+                rows["acceptance"].append(accepted / step if metropolis and step else np.ones(r))
                 rows["overlap_waiting"].append(np.einsum("wir,ir->wr", kept, S) / n)
+                recorded_steps.append(step)
                 done = step
                 if not np.all(np.isfinite(H)):
                     status, message = "diverged", f"energy not finite at step {step} (t = {step * dt:g})"
                     break
-            if step == steps:
+            if stopped or step == steps:
                 break
             if method == "minibatch":
                 batch = np.sort(rng.choice(n, batch_size, replace=False))
@@ -210,13 +251,29 @@ def descend(model: SphericalPSpin, S0: np.ndarray, method: str = "gd", *, dt: fl
             step_vector = -dt * grad
             if noise:
                 step_vector += noise * kernels.tangent(S, rng.standard_normal(S.shape))
-            S = kernels.to_sphere(S + step_vector)
+            S_new = kernels.to_sphere(S + step_vector)
+            if method == "minibatch":
+                S = S_new
+            else:
+                H_new, G_new = model.energy_gradient(S_new)
+                grad_new = kernels.tangent(S_new, G_new)
+                take = np.ones(r, bool)
+                if metropolis:
+                    log_ratio = metropolis_log_ratio(S, S_new, H, H_new, grad, grad_new, dt, temperature)
+                    take = np.log(rng.random(r)) < log_ratio
+                    accepted += take
+                S = np.where(take, S_new, S)
+                H = np.where(take, H_new, H)
+                grad = np.where(take, grad_new, grad)
             bar.update(1)
     k = len(rows["energy"])
     arrays = {key: np.array(rows[key]) for key in rows}
     arrays["overlap_waiting"] = arrays["overlap_waiting"].reshape(k, len(waiting), r)
-    return Trajectory(marks[:k], marks[:k] * dt, end=S, waiting=waiting, dt=dt, status=status,
-                      message=message if status != "complete" else f"{done} steps", **arrays)
+    if status == "complete":
+        message = (f"stopped at step {done} (t = {done * dt:g}): |grad_S H|/sqrt(N) < {grad_tol:g} for every "
+                   f"replica" if stopped and done < steps else f"{done} steps")
+    return Trajectory(np.array(recorded_steps, np.int64), np.array(recorded_steps) * dt, end=S, waiting=waiting,
+                      dt=dt, status=status, message=message, **arrays)
 
 
 def write_trajectory(writer, name: str, traj: Trajectory, attrs: dict | None = None) -> None:
@@ -225,7 +282,8 @@ def write_trajectory(writer, name: str, traj: Trajectory, attrs: dict | None = N
     r = traj.energy.shape[1] if traj.energy.ndim == 2 else 1
     replica = {"replica": np.arange(r)}
     described = {"energy": "H/N per replica", "grad_norm": "|grad_S H|/sqrt(N) per replica",
-                 "overlap_start": "s(t).s(0)/N per replica", "overlap_replicas": "mean s_a.s_b/N over a != b"}
+                 "overlap_start": "s(t).s(0)/N per replica", "overlap_replicas": "mean s_a.s_b/N over a != b",
+                 "acceptance": "fraction of accepted Metropolis proposals since the start (1 without a test)"}
     for key, text in described.items():
         values = getattr(traj, key)
         el = writer.element(f"{name}_{key}", values.shape[1:], coords=replica if values.ndim == 2 else None,

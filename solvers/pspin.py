@@ -131,6 +131,23 @@ def gradient_tensordot(couplings, weights, S: np.ndarray) -> tuple[np.ndarray, n
     return H, G
 
 
+def sphere_laplacian(couplings, weights, S: np.ndarray) -> np.ndarray:
+    """Laplace-Beltrami operator of H on the sphere |s|^2 = N for every replica (R,): the trace of the
+    Riemannian Hessian (Absil, Mahony & Sepulchre 2008, eq. 5.35),
+        Delta_S H = tr nabla^2 H - ((N - 1)/N) s.nabla H - s^T nabla^2 H s / N,
+    with, for each p-homogeneous term, tr nabla^2 H_p = w p (p-1) sum_i Jsym_(i i ...) s^(p-2) (one product
+    with the diagonal slab of the unfolding) and s^T nabla^2 H_p s = (p - 1) s.nabla H_p (Euler)."""
+    n = S.shape[0]
+    out = np.zeros(S.shape[1])
+    for J, w in zip(couplings, weights):
+        p = J.ndim
+        radial = np.einsum("ir,ir->r", S, w * term_gradient(J, S))
+        diagonal = J.reshape(n * n, -1)[::n + 1].sum(axis=0)
+        trace = w * p * (p - 1) * (diagonal @ khatri_rao_power(S, p - 2))
+        out += trace - (n - 1) / n * radial - (p - 1) / n * radial
+    return out
+
+
 def tangent(S: np.ndarray, V: np.ndarray) -> np.ndarray:
     """Project V (N, R) on the tangent spaces of the sphere |s|^2 = N at the columns of S: V - (s.v/N) s."""
     n = S.shape[0]
