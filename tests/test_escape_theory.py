@@ -37,6 +37,26 @@ def test_kramers_is_the_low_temperature_limit_of_the_exact_time():
     assert half == pytest.approx(0.5, abs=0.01)
 
 
+def laplace_residual(first_order: float, temperatures) -> np.ndarray:
+    """(exact / Kramers - 1) / T - first_order for the quartic well (x^2 - 1)^2, from x0 = -1 to b = 1."""
+    f = lambda x: (x * x - 1) ** 2  # noqa: E731
+    return np.array([(E.mfpt_exact_1d(f, -1.0, 1.0, T) / E.kramers_time(1.0, 8.0, -4.0, T) - 1) / T - first_order
+                     for T in temperatures])
+
+
+def test_kramers_first_correction_is_three_eighths_t():
+    # Laplace's method to the next order: each Gaussian integral of the exact formula carries 1 + 3T/16 for
+    # (x^2 - 1)^2 (minimum: 4u^2 - 4u^3 + u^4; top: -2y^2 + y^4), so tau = tau_Kramers (1 + 3T/8 + O(T^2)),
+    # as scenarios/kramers.py states: the residual after 3T/8 is O(T) in the relative error per T
+    temperatures = np.array([0.05, 0.025, 0.0125])
+    residual = laplace_residual(3 / 8, temperatures)
+    assert 0.8 < np.polyfit(np.log(temperatures), np.log(residual), 1)[0] < 1.2
+    assert np.all(np.abs(residual) < 0.6 * temperatures)
+    # a wrong first-order coefficient leaves an O(1) residual that does not shrink with T
+    wrong = laplace_residual(1 / 4, temperatures)
+    assert np.all(np.abs(wrong) > 0.6 * temperatures) and abs(np.polyfit(np.log(temperatures), np.log(wrong), 1)[0]) < 0.2
+
+
 @pytest.mark.parametrize("call, message", [
     (lambda: E.mfpt_exact_1d(lambda x: 0.0, 1.0, 0.5, 1.0, wall=0.0), "need wall < x0 < target"),
     (lambda: E.mfpt_exact_1d(lambda x: 0.0, 0.2, 0.5, 0.0, wall=0.0), "temperature must be positive"),
