@@ -113,6 +113,10 @@ def test_every_claim_fails_with_a_wrong_theory(small_run):
     assert not met(L.claims(first_order, predicted))["ou_covariance_pde"]
     # commuting noise (no current): the expected failure of detailed balance is not met
     assert not met(L.claims(measured | dict(area=0.0), predicted))["ou_detailed_balance"]
+    # noise commuting with H predicts no current: detailed balance is then not claimed to fail
+    C_axis = L.noise_covariance(p["noise"], 0.0, p["ratio"])
+    S_axis = theory.lyapunov_discrete(H, C_axis, p["lr"], p["batch"])
+    assert "ou_detailed_balance" not in met(L.claims(measured, predicted | dict(S_discrete=S_axis)))
     # the ring at a 20% higher temperature
     assert not met(L.claims(measured, predicted | dict(ring_area=1.2 * predicted["ring_area"])))["ring_area_rate"]
 
