@@ -4,6 +4,7 @@ a failing task reported while the rest complete, resume rules, and a driver kill
 resumed giving the same files as an uninterrupted sweep."""
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -191,3 +192,179 @@ def test_driver_killed_then_resumed_gives_the_uninterrupted_files(serial, tmp_pa
     assert not list(out.glob("runs/*.partial"))
     assert_same_runs(serial, out)
     assert [t["state"] for t in load_manifest(out)["tasks"]] == ["complete"] * N_TASKS
+
+
+# ------------------------------------------------------------------ issues 11.3, 13.7, 13.8, 13.11
+# On the test plug-in's scenario plugin-decay (tests/plugins/theory_plugin): tasks of milliseconds, or of a
+# chosen length (sleep), with a claim that holds for bias 0 and fails for bias 1.
+
+from figure_helpers import figures, legend_problems  # noqa: E402,F401  (fixture)
+from cli_helpers import CLI  # noqa: E402
+from plugin_helpers import plugin, plugin_site  # noqa: E402,F401  (fixtures)
+
+PLUGIN_GRID = {"bias": [0.0, 1.0], "diverge_at": [-1, 3]}
+
+
+@pytest.fixture
+def plugin_sweep(plugin, tmp_path):
+    """bias 0 / 1 x diverge_at none / 3, 3 replicates, serial: 12 runs, the diverged ones without claims."""
+    out = tmp_path / "sweep"
+    result = run_sweep(make_spec("plugin-decay", PLUGIN_GRID, replicates=3), out, progress=False)
+    assert result.count("complete") == 6 and result.count("diverged") == 6
+    return out
+
+
+def test_sweep_summary_holds_each_runs_claims(plugin_sweep):
+    """Issue 11.3: sweep.h5's summary has per-claim verdicts and measured values, per task."""
+    table = read_summary(plugin_sweep)
+    c = table.claims
+    assert list(c.names) == ["residual"]
+    complete = table.status == "complete"
+    np.testing.assert_array_equal(c.met[:, 0], np.where(complete, (table.params["bias"] == 0).astype(int), -1))
+    np.testing.assert_array_equal(c.verdict[:, 0], np.where(complete, np.where(table.params["bias"] == 0, "holds",
+                                                                                "fails"), ""))
+    assert np.all(c.expected[complete, 0] == "holds") and np.all(np.isnan(c.measured[~complete, 0]))
+    for i in np.flatnonzero(complete):   # the stored measured value is the run's own
+        with sgdsim.open(plugin_sweep / "runs" / f"{table.task_id[i]}.h5") as run:
+            assert c.measured[i, 0] == run.claims[0].measured == run.comparison["residual_mean"]
+    # bias 1 shifts the mean residual by 1 (noise 0.1 over 20 records: SE 0.022)
+    shift = c.measured[complete & (table.params["bias"] == 1), 0] - 1.0
+    assert np.all(np.abs(shift) < 4 * 0.1 / np.sqrt(20))
+
+
+def test_sweep_plot_shows_where_each_claim_held(plugin_sweep, figures):
+    """Issue 11.3: `sgdsim plot DIR` draws the fraction of replicates whose claim held against the swept
+    parameter; issue 13.11: diverged points are marked and every legend entry has something behind it."""
+    assert main(["plot", str(plugin_sweep)]) == 0
+    (fig,) = figures
+    assert legend_problems(fig) == []
+    claim = next(ax for ax in fig.axes if ax.get_title() == "claim residual (expected: holds)")
+    (held,) = [c for c in claim.containers if c.get_label() == "diverge_at=-1"]
+    np.testing.assert_array_equal(held.lines[0].get_xdata(), [0.0, 1.0])
+    np.testing.assert_array_equal(held.lines[0].get_ydata(), [1.0, 0.0])
+    marks = [line for line in claim.lines if line.get_label() == "a run diverged"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [0.0, 1.0]
+    metric = next(ax for ax in fig.axes if ax.get_title() == "residual_mean")
+    assert "theory" not in metric.get_legend_handles_labels()[1]
+
+
+def test_inspect_a_sweep_folder(plugin_sweep, capsys):
+    """Issue 13.8: `sgdsim inspect DIR` (and DIR/sweep.h5) failed; it shows the spec, the task states and the
+    claims' pass rates."""
+    for target in (plugin_sweep, plugin_sweep / "sweep.h5"):
+        assert main(["inspect", str(target)]) == 0
+        out = capsys.readouterr().out
+        assert "scenario  plugin-decay   preset -   replicates 3   root seed 0" in out
+        assert "grid      bias = 0.0, 1.0; diverge_at = -1, 3" in out
+        assert "tasks     12: 6 complete, 6 diverged" in out
+        assert out.count("  diverged: ") == 6 and "signal became non-finite at step 3" in out
+        assert "  residual: 3/6 met   (bias=0.0 diverge_at=-1: 3/3; bias=1.0 diverge_at=-1: 0/3)" in out
+
+
+def test_sweep_summary_reads_as_labelled_xarray_datasets(plugin_sweep):
+    """Issue 13.8: the summary had no dimension scales (xarray gave phony_dim_* and a warning)."""
+    import warnings
+    xr = pytest.importorskip("xarray")
+    pytest.importorskip("h5netcdf")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for group, dims in (("summary", {"task"}), ("summary/params", {"task"}), ("summary/metrics", {"task"}),
+                            ("summary/claims", {"task", "claim"})):
+            with xr.open_dataset(plugin_sweep / "sweep.h5", engine="h5netcdf", group=group) as ds:
+                assert set(ds.dims) == dims, (group, ds.dims)
+                if group == "summary/claims":
+                    assert ds["verdict"].dims == ("task", "claim") and list(ds["claim"].values) == ["residual"]
+                    assert ds["met"].sel(claim="residual").values.tolist().count(1) == 3
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                with open(f"/proc/{stat}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(stat))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pids) -> set[int]:
+    out = set()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] != "Z":
+                    out.add(pid)
+        except OSError:
+            pass
+    return out
+
+
+def _slow_sweep(out):
+    """A process-pool sweep driver of 4 tasks of ~20 s each, started in its own session, once both workers
+    are running a task (their .partial files exist); returns (process, its descendants)."""
+    cmd = [*CLI, "sweep", "plugin-decay", "--grid", "bias=0,1,2,3", "--set", "sleep=1", "--out", str(out),
+           "--workers", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(list(out.glob("runs/*.partial"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None and len(list(out.glob("runs/*.partial"))) == 2, "the workers never started"
+    pids = _descendants(proc.pid)
+    assert len(pids) >= 2   # the workers (and multiprocessing's resource tracker)
+    return proc, pids
+
+
+def _gone(pids, seconds=15.0) -> set[int]:
+    deadline = time.monotonic() + seconds
+    while _alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return _alive(pids)
+
+
+@contextlib.contextmanager
+def _reaped(proc, pids):
+    """Whatever the test finds, leave no process behind (SIGKILL the survivors, close the pipes)."""
+    try:
+        yield
+    finally:
+        for pid in _alive([proc.pid, *pids]):
+            os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_ctrl_c_stops_a_process_pool_sweep_quietly(plugin, tmp_path):
+    """Issue 13.7: Ctrl-C (SIGINT to the whole process group, as a terminal sends it) printed "Exception
+    ignored ... KeyboardInterrupt" from every worker. Now the driver alone reacts: one line, exit 130, the
+    workers stopped, and --resume finishes the sweep."""
+    out = tmp_path / "sweep"
+    proc, pids = _slow_sweep(out)
+    with _reaped(proc, pids):
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130
+        assert err.strip().splitlines()[-1] == (f"sgdsim: sweep interrupted; the finished runs are kept in {out}: "
+                                                f"continue with the same command and --resume")
+        assert "Exception ignored" not in err and "Traceback" not in err and "KeyboardInterrupt" not in err
+        assert _gone(pids) == set()
+    assert [t["state"] for t in load_manifest(out)["tasks"]] == ["pending"] * 4
+
+
+def test_workers_die_with_a_killed_driver(plugin, tmp_path):
+    """Issue 13.7: a sweep driver killed with SIGKILL left its pool workers and the resource tracker alive
+    indefinitely. They now exit with it (PR_SET_PDEATHSIG, and a watchdog on the parent's pid)."""
+    proc, pids = _slow_sweep(tmp_path / "sweep")
+    with _reaped(proc, pids):
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        assert _gone(pids) == set()
