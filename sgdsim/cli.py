@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
                                          "claim meets its expectation, 1 when one does not, 2 on bad input")
     check.add_argument("paths", nargs="+", metavar="RUN")
     check.add_argument("--quiet", action="store_true", help="print only the claims not met")
+    recover = sub.add_parser("recover", help="make the .partial file of a killed run readable by every HDF5 "
+                                             "tool: clear its write flags, mark it 'killed', rename it")
+    recover.add_argument("path", metavar="FILE", help="the .partial file (or the run's final name)")
     inspect = sub.add_parser("inspect", help="describe a run file, or a sweep folder (spec, task states, claims)")
     inspect.add_argument("path")
     plot = sub.add_parser("plot", help="draw the figure of a run file, or of a sweep folder")
@@ -286,6 +289,11 @@ def main(argv: list[str] | None = None) -> int:
             return _compare(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "recover":
+            from .recover import recover
+            final, step, t = recover(args.path)
+            print(f"recovered: {final} (status killed, last flushed step {step}, t = {t:g})")
+            return EXIT_OK
         if args.command == "sweep":
             return _sweep(args)
         return _plot(args)

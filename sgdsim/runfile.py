@@ -4,7 +4,9 @@ A run is written to ``<path>.partial`` and renamed to ``<path>`` on a clean ``cl
 buffered in memory and written in blocks at each flush. Blocks are streamed in HDF5's SWMR mode, whose
 ordered writes keep the file consistent on disk at every instant: a writer killed even in the middle of a
 flush leaves a file holding every block up to its last completed flush (seen in 60 of 60 random SIGKILLs;
-without SWMR about 1 in 16 left a corrupt chunk). Files are written in the HDF5 1.10 file format (`LIBVER`:
+without SWMR about 1 in 16 left a corrupt chunk). sgdsim reads such a ``.partial`` as it is; plain HDF5 readers
+(h5py without swmr=True, h5dump) refuse it ("already open for write") until `sgdsim recover FILE` clears the
+SWMR write flags, marks it "killed" with its last flushed step and renames it (`sgdsim.recover`). Files are written in the HDF5 1.10 file format (`LIBVER`:
 the lowest bound SWMR allows, and the highest the HDF5 1.10 command-line tools and libraries read), so h5dump,
 h5ls and h5py or xarray built on HDF5 1.10 to 2.0 all open them. Structure (new elements, attributes, theory) is written
 outside SWMR, by reopening the file, which is brief. ``swmr=False`` (or SGDSIM_SWMR=0) turns streaming
@@ -26,7 +28,7 @@ import numpy as np
 
 __all__ = ["RunWriter", "ElementWriter", "EventWriter", "STATUSES"]
 
-STATUSES = ("complete", "diverged", "failed")
+STATUSES = ("complete", "diverged", "failed", "killed")   # killed: set by sgdsim.recover
 _CHUNK_TARGET = 256 * 1024  # bytes per chunk; inside the 64 KiB - 1 MiB band for all but huge rows
 _COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 LIBVER = ("v110", "v110")            # file-format bounds with SWMR: readable by HDF5 >= 1.10 (h5dump 1.10 included)
