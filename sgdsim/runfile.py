@@ -6,7 +6,8 @@ ordered writes keep the file consistent on disk at every instant: a writer kille
 flush leaves a file holding every block up to its last completed flush (seen in 60 of 60 random SIGKILLs;
 without SWMR about 1 in 16 left a corrupt chunk). sgdsim reads such a ``.partial`` as it is; plain HDF5 readers
 (h5py without swmr=True, h5dump) refuse it ("already open for write") until `sgdsim recover FILE` clears the
-SWMR write flags, marks it "killed" with its last flushed step and renames it (`sgdsim.recover`). Files are written in the HDF5 1.10 file format (`LIBVER`:
+SWMR write flags, marks it "killed" with its last flushed step and renames it (`sgdsim.recover`). Files are
+written in the HDF5 1.10 file format (`LIBVER`:
 the lowest bound SWMR allows, and the highest the HDF5 1.10 command-line tools and libraries read), so h5dump,
 h5ls and h5py or xarray built on HDF5 1.10 to 2.0 all open them. Structure (new elements, attributes, theory) is written
 outside SWMR, by reopening the file, which is brief. ``swmr=False`` (or SGDSIM_SWMR=0) turns streaming
