@@ -12,15 +12,31 @@ empirical neural tangent kernel of the two-layer net
   K(x, x') = sum_j [relu_j(x) relu_j(x') + a_j^2 1_j(x) 1_j(x') (x.x' + 1)] + 1,
 exact for full-batch steps (B = N) and for the mean residual otherwise. K grows with h at fixed lr, which is
 why wider trains faster; the linearization tracks the network while its features barely move.
+
+Claims (`claims`). (1) At the first recorded step every width's mean training loss equals the linearized one
+within the lazy-training order 1/sqrt(h) (relative; Lee et al. 2019, Theorem 2.1: sup_t |f_t - f_lin_t| =
+O(h^-1/2)). (2) Expected to fail: the widest net still follows its linearization at the last step, within the
+same 1/sqrt(h); at a fixed lr in this (standard) parameterization the features move and the network ends well
+below its linearization. (3) The widest net ends with a lower training loss than the narrowest, and (4) a
+lower training error on random labels (one-sided Student-t bounds over the members, false-alarm rate
+FALSE_ALARM).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from sgdsim.claims import Claim, familywise_z
 from sgdsim.networks import (Architecture, Loss, Optimizer, Recording, init_params, layers, teacher_classification,
                              train_ensemble, with_random_labels)
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, parse_list, positive
+
+
+FALSE_ALARM = 0.01   # probability that a true claim is reported as failing
+NTK_SOURCE = "Jacot, Gabriel & Hongler 2018; Lee et al. 2019, eq. 10 and Theorem 2.1 (the network stays " \
+             "within O(width^-1/2) of its linearization)"
+WIDTH_SOURCE = "Du, Zhai, Poczos & Singh 2019 (wider two-layer ReLU nets converge faster); Zhang et al. 2017 " \
+               "(wide networks fit random labels)"
 
 
 def ntk_two_layer(arch: Architecture, w: np.ndarray, X: np.ndarray) -> np.ndarray:
@@ -47,6 +63,40 @@ def linearized_loss(arch: Architecture, params: np.ndarray, X: np.ndarray, y: np
     return out / len(params)
 
 
+def _mean_se(values) -> tuple[float, float]:
+    values = np.asarray(values, float)
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else np.nan
+
+
+def claims(measured: dict, theory: dict) -> list[Claim]:
+    """The claims of the module docstring. measured: per width h, "loss" (mean training loss at the recorded
+    steps), "final" and "random" (per-member training loss, and training error on random labels, at the end);
+    theory: per width, "ntk" (the linearized loss at the same steps) and "faster" (the width the theory says
+    trains fastest: the widest)."""
+    widths = sorted(measured["loss"])
+    out = [Claim(name=f"ntk_first_record_w{h}", test="rel", measured=measured["loss"][h][1],
+                 predicted=theory["ntk"][h][1], tolerance=1 / np.sqrt(h), source=NTK_SOURCE,
+                 statement=f"width {h}: training loss at the first recorded step equals the linearized (NTK) "
+                           f"prediction within 1/sqrt(width)") for h in widths]
+    wide = widths[-1]
+    out.append(Claim(name=f"ntk_last_record_w{wide}", test="rel", measured=measured["loss"][wide][-1],
+                     predicted=theory["ntk"][wide][-1], tolerance=1 / np.sqrt(wide), expected="fails",
+                     source=NTK_SOURCE, statement=f"width {wide}: training loss at the last step equals the "
+                                                  f"linearized prediction within 1/sqrt(width) (features move)"))
+    if len(widths) > 1:
+        fast = theory["faster"]
+        slow = widths[0] if fast == widths[-1] else widths[-1]
+        dof = len(measured["final"][fast]) - 1
+        bound = familywise_z(1, 2 * FALSE_ALARM, dof=dof) if dof >= 1 else np.inf   # one-sided
+        for key, name, what in (("final", "wider_trains_faster", "training loss"),
+                                ("random", "wider_fits_random_labels", "training error on random labels")):
+            (m_f, s_f), (m_s, s_s) = _mean_se(measured[key][fast]), _mean_se(measured[key][slow])
+            out.append(Claim(name=name, test="less", measured=m_f - m_s, stderr=float(np.hypot(s_f, s_s)),
+                             predicted=0.0, tolerance=bound, source=WIDTH_SOURCE,
+                             statement=f"{what} at the end: width {fast} minus width {slow} < 0"))
+    return out
+
+
 def run(p: dict, seed: int, writer, progress: bool):
     widths = parse_list(p["widths"], int, 1)
     data = teacher_classification(p["examples"], p["test_examples"], p["dim"], seed)
@@ -59,6 +109,7 @@ def run(p: dict, seed: int, writer, progress: bool):
                           f"B={batch}, {p['steps']} steps, {p['members']} members per width"]
     lines.append("   width   train loss   NTK theory   rel.err   test error   random labels: train error")
     y = 2.0 * data.labels - 1.0
+    measured, theory = {"loss": {}, "final": {}, "random": {}}, {"ntk": {}, "faster": max(widths)}
     for h in widths:
         arch = Architecture((p["dim"], h, 1), "relu")
         params0 = init_params(arch, p["members"], seed + h)
@@ -72,22 +123,25 @@ def run(p: dict, seed: int, writer, progress: bool):
         if rnd.status != "complete":
             return rnd.status, f"width {h}, random labels: {rnd.message}", [rnd.message]
         steps, times, loss = out.history["train_loss"]
-        theory = linearized_loss(arch, params0, data.X, y, p["lr"], steps)
-        writer.theory(f"w{h}_ntk_loss", theory, step=steps, time=times,
+        ntk = linearized_loss(arch, params0, data.X, y, p["lr"], steps)
+        writer.theory(f"w{h}_ntk_loss", ntk, step=steps, time=times,
                       source="network linearized at initialization (Jacot et al. 2018; Lee et al. 2019 eq. 10)",
                       equation="L_k = |(I - lr K/N)^k r_0|^2 / (2N), K = empirical NTK at init, mean over members")
-        measured = loss.mean(axis=1)
-        rel = np.abs(measured - theory) / theory
-        metrics.update({f"w{h}_train_loss_final": float(measured[-1]), f"w{h}_ntk_loss_final": float(theory[-1]),
+        mean = loss.mean(axis=1)
+        rel = np.abs(mean - ntk) / ntk
+        measured["loss"][h], measured["final"][h] = mean, loss[-1]
+        measured["random"][h], theory["ntk"][h] = rnd.history["train_error"][2][-1], ntk
+        metrics.update({f"w{h}_train_loss_final": float(mean[-1]), f"w{h}_ntk_loss_final": float(ntk[-1]),
                         f"w{h}_ntk_max_rel_error": float(rel.max()),
                         f"w{h}_test_error_final": float(out.history["test_error"][2][-1].mean()),
                         f"w{h}_random_train_error_final": float(rnd.history["train_error"][2][-1].mean()),
                         f"w{h}_random_test_error_final": float(rnd.history["test_error"][2][-1].mean())})
-        lines.append(f"  {h:6d}   {measured[-1]:10.4f}   {theory[-1]:10.4f}   {rel.max():7.2f}   "
+        lines.append(f"  {h:6d}   {mean[-1]:10.4f}   {ntk[-1]:10.4f}   {rel.max():7.2f}   "
                      f"{metrics[f'w{h}_test_error_final']:10.3f}   {metrics[f'w{h}_random_train_error_final']:.3f}")
     finals = [metrics[f"w{h}_train_loss_final"] for h in widths]
     metrics["train_loss_decreases_with_width"] = int(all(a > b for a, b in zip(finals, finals[1:])))
     writer.comparison(**metrics)
+    writer.claims(*claims(measured, theory))
     return "complete", "", lines
 
 
@@ -125,7 +179,7 @@ SCENARIO = Scenario(
     summary="wider two-layer ReLU nets train faster (vs the NTK linearization), fit random labels; test error vs width",
     params=(
         Param("widths", str, "4,16,64,256", "hidden widths (comma-separated)", list_check(int, 1)),
-        Param("members", int, 4, "networks per width", at_least(1)),
+        Param("members", int, 6, "networks per width", at_least(1)),
         Param("examples", int, 64, "training examples", at_least(2)),
         Param("test_examples", int, 2000, "test examples", at_least(10)),
         Param("dim", int, 5, "input dimension", at_least(1)),
@@ -137,7 +191,7 @@ SCENARIO = Scenario(
     ),
     run=run,
     plot=plot,
-    presets={"small": dict(widths="4,16,128", members=2, lr=0.05, steps=600, test_examples=200, record_every=100)},
+    presets={"small": dict(widths="4,16,128", members=6, lr=0.05, steps=1000, test_examples=200, record_every=100)},
     validate=lambda p: (f"batch {p['batch']} is larger than the data ({p['examples']} examples)"
                         if p["batch"] > p["examples"] else None),
 )
