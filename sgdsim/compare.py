@@ -9,15 +9,21 @@ by the theory, narrowed by ``quantities``. Time axis (``time``):
 A theory predicts in continuous time t (= lr * step for SGD, DESIGN.md), so with "step" its times are divided
 by the run's lr. The reference is interpolated linearly (piecewise-linear in time, exact at its own times)
 onto the measured times that lie inside the range of the reference times (up to a relative 1e-12, so that
-lr * step computed twice still matches); it is never extrapolated, and no overlap is an error. A theory may
-be stationary (time None): the same reference at every measured time.
+lr * step computed twice still matches); it is never extrapolated, and no overlap is an error. A stationary
+prediction (time None: a limit, an equilibrium, a final value) is compared with the last recorded time only.
+
+Only what is comparable is compared, and the table says what was left out and why: entries where the
+measured or the reference value is not finite (e.g. a diverged run's) are left out of the metrics
+(<q>_n_nonfinite counts them) and a quantity without any finite pair is skipped; where the reference is
+identically 0 the relative errors are undefined (NaN, and said so). Comparing runs of different scenarios draws a
+warning.
 
 Metrics per quantity, over every overlapping time and component, with a = measured, b = reference:
   abs error  e = |a - b|                                  -> <q>_max_abs_error, <q>_rms_abs_error
   rel error  e / max(|b|, REL_FLOOR * max|b|)             -> <q>_max_rel_error, <q>_rms_rel_error
 (the floor, a fraction of the reference's largest magnitude over the compared range, keeps the relative
-error finite where the reference crosses zero; an identically zero reference gives 0 where e = 0, inf
-elsewhere), and <q>_n_times, the number of compared times. A density (an element with attribute
+error finite where the reference crosses zero; an identically zero reference leaves them undefined, NaN),
+<q>_n_times, the number of compared times, and <q>_n_nonfinite, the entries left out. A density (an element with attribute
 kind="density", or the ``edges`` of its grid, as `simulate` writes histograms) also gets, at each time,
   L1 = sum_i |p_i - q_i| and KL(p || q) = sum_i p_i log(p_i / q_i)  (Kullback & Leibler 1951),
 with p_i, q_i the masses value * cell width of the grid cells, normalised to 1 on the grid for KL only;
@@ -39,7 +45,9 @@ from .compare_metrics import (REL_FLOOR, cell_widths, check_increasing, density_
                               interpolate, lr_of)
 from .compare_theories import get_theory, theories, theory_help
 from .errors import ParameterError, RunFileError
+from .runfile import LIBVER
 from .runread import Element, Run, open_run
+from .text import number
 
 __all__ = ["theories", "TIME_AXES", "REL_FLOOR", "Comparison", "QuantityComparison", "compare", "interpolate",
            "discrepancy", "density_metrics", "compare_path", "theory_help"]
@@ -47,8 +55,8 @@ __all__ = ["theories", "TIME_AXES", "REL_FLOOR", "Comparison", "QuantityComparis
 TIME_AXES = ("time", "lr", "step")
 OVERLAP_SLACK = 1e-12  # relative: a time one rounding away from the reference range still counts as inside
 MAX_PANELS = 6
-_METRICS = ("max_abs_error", "rms_abs_error", "max_rel_error", "rms_rel_error", "n_times", "l1_final", "kl_final",
-            "l1_max", "kl_max")  # <quantity>_<metric>; a new compare deletes those of the previous one
+_METRICS = ("max_abs_error", "rms_abs_error", "max_rel_error", "rms_rel_error", "n_times", "n_nonfinite",
+            "l1_final", "kl_final", "l1_max", "kl_max")  # <quantity>_<metric>; a new compare deletes those of the previous one
 
 # --------------------------------------------------------------------------------------------- comparison
 
@@ -77,6 +85,7 @@ class Comparison:
     time_axis: str
     quantities: list[QuantityComparison]
     skipped: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     figure: Path | None = None
     written: bool = False
 
@@ -97,12 +106,20 @@ class Comparison:
                  f"linearly onto the measured times, never extrapolated)",
                  f"  {'quantity':<22} {'times':>5} {'max rel':>10} {'rms rel':>10} {'max abs':>10} {'rms abs':>10}"
                  f" {'L1 final':>10} {'KL final':>10}"]
+        notes = []
         for q in self.quantities:
             m = q.metrics
-            dens = f" {m['l1_final']:10.4g} {m['kl_final']:10.4g}" if "l1_final" in m else ""
-            lines.append(f"  {q.name:<22} {m['n_times']:5d} {m['max_rel_error']:10.4g} {m['rms_rel_error']:10.4g} "
-                         f"{m['max_abs_error']:10.4g} {m['rms_abs_error']:10.4g}{dens}")
-        lines += [f"  skipped {name}: {why}" for name, why in self.skipped.items()]
+            cells = [m["max_rel_error"], m["rms_rel_error"], m["max_abs_error"], m["rms_abs_error"]]
+            cells += [m["l1_final"], m["kl_final"]] if "l1_final" in m else []
+            lines.append(f"  {q.name:<22} {m['n_times']:5d} " + " ".join(f"{number(v):>10}" for v in cells))
+            if q.reference_time is None:
+                notes.append(f"  {q.name}: stationary prediction, compared at the last recorded time")
+            if m["n_nonfinite"]:
+                notes.append(f"  {q.name}: {m['n_nonfinite']} non-finite entries left out")
+            if not math.isfinite(m["max_rel_error"]) and math.isfinite(m["max_abs_error"]):
+                notes.append(f"  {q.name}: relative error undefined (the reference is 0)")
+        lines += notes + [f"  skipped {name}: {why}" for name, why in self.skipped.items()]
+        lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
 
@@ -136,9 +153,9 @@ def _one(name: str, el: Element, t: np.ndarray, ref_t: np.ndarray | None, ref_v:
                              f"{ref_v.shape[1 if ref_t is not None else 0:]}")
     if ref_coords is not None and any(not np.array_equal(ref_coords.get(k, c), c) for k, c in el.coords.items()):
         raise ParameterError(f"{name}: the measured and reference grids (coordinates) differ")
-    if ref_t is None:
-        inside = np.ones(len(t), dtype=bool)
-        reference = np.repeat(np.asarray(ref_v, float)[None], len(t), axis=0)
+    if ref_t is None:  # stationary: the last recorded time only
+        inside = np.arange(len(t)) == len(t) - 1
+        reference = np.asarray(ref_v, float)[None]
     else:
         check_increasing(ref_t, f"{name} (reference)")
         slack = OVERLAP_SLACK * max(abs(ref_t[0]), abs(ref_t[-1]))
@@ -148,7 +165,11 @@ def _one(name: str, el: Element, t: np.ndarray, ref_t: np.ndarray | None, ref_v:
                                  f"reference times [{ref_t[0]:g}, {ref_t[-1]:g}]")
         reference = interpolate(ref_t, ref_v, np.clip(t[inside], ref_t[0], ref_t[-1]))
     measured = el.value[inside].astype(float)
-    metrics: dict[str, Any] = {**discrepancy(measured, reference), "n_times": int(inside.sum())}
+    finite = np.isfinite(measured) & np.isfinite(reference)
+    if not finite.any():
+        raise _NotComparable("no entry where both the measured and the reference value are finite")
+    metrics: dict[str, Any] = {**discrepancy(measured[finite], reference[finite]), "n_times": int(inside.sum()),
+                               "n_nonfinite": int(finite.size - finite.sum())}
     l1 = kl = None
     if _is_density(el):
         try:
@@ -159,6 +180,10 @@ def _one(name: str, el: Element, t: np.ndarray, ref_t: np.ndarray | None, ref_v:
                     "l1_max": float(np.max(l1)), "kl_max": float(np.max(kl))}
     return QuantityComparison(name, t[inside], measured, reference, ref_t, np.asarray(ref_v, float), metrics,
                               el.coords, l1, kl)
+
+
+class _NotComparable(Exception):
+    """A quantity that cannot be compared (the reason is the message): skipped, and said so."""
 
 
 def _select(available: list[str], candidates: list[str], requested: list[str] | None, what: str) -> list[str]:
@@ -200,27 +225,40 @@ def compare(run: str | os.PathLike, *, against: str | os.PathLike | None = None,
             names = _select(available, [q for q in prediction if q in available], quantities, f"theory {theory}")
             timed = any(t is not None for t, _ in prediction.values())
             lr = lr_of(r) if time == "step" and timed else 1.0   # theory times are t = lr * step
-            results = []
+            results, skipped, warnings = [], {}, []
             for q in names:
                 t_ref, v_ref = prediction[q]
                 t_ref = None if t_ref is None else np.asarray(t_ref, float) / lr
                 el = r.element(q)
-                results.append(_one(q, el, _axis(r, el, time), t_ref, v_ref, None))
-            skipped = {}
+                try:
+                    results.append(_one(q, el, _axis(r, el, time), t_ref, v_ref, None))
+                except _NotComparable as e:
+                    skipped[q] = str(e)
         else:
             with open_run(against) as o:
-                common = [q for q in available if q in o.names("observables")]
+                theirs = o.names("observables")
+                common = [q for q in available if q in theirs]
+                if not common and not quantities:
+                    raise ParameterError(f"no quantity in common: {path.name} has {', '.join(available) or 'none'}; "
+                                         f"{Path(against).name} has {', '.join(theirs) or 'none'}")
                 shapes = {q: (r.h5["observables"][q]["value"].shape[1:], o.h5["observables"][q]["value"].shape[1:])
                           for q in common}
                 same = [q for q in common if shapes[q][0] == shapes[q][1]]
                 names = _select(available, same if not quantities else common, quantities, f"run {against}")
                 skipped = {q: f"value shapes differ ({shapes[q][0]} vs {shapes[q][1]})"
                            for q in common if q not in same and q not in names}
+                warnings = _scenario_warnings(r, o)
                 results = []
                 for q in names:
                     el, ref = r.element(q), o.element(q)
-                    results.append(_one(q, el, _axis(r, el, time), _axis(o, ref, time), ref.value, ref.coords))
-        result = Comparison(path, None if against is None else Path(against), theory, time, results, skipped)
+                    try:
+                        results.append(_one(q, el, _axis(r, el, time), _axis(o, ref, time), ref.value, ref.coords))
+                    except _NotComparable as e:
+                        skipped[q] = str(e)
+        if not results:
+            raise ParameterError(f"nothing comparable: " + "; ".join(f"{q}: {why}" for q, why in skipped.items()))
+        result = Comparison(path, None if against is None else Path(against), theory, time, results, skipped,
+                            warnings)
     if write:
         _write(path, result)
         result.written = True
@@ -229,10 +267,18 @@ def compare(run: str | os.PathLike, *, against: str | os.PathLike | None = None,
     return result
 
 
+def _scenario_warnings(a: Run, b: Run) -> list[str]:
+    """Runs of different scenarios: quantities of the same name may measure different things."""
+    if a.scenario != b.scenario:
+        return [f"the runs are of different scenarios ({a.path.name}: {a.scenario}, {b.path.name}: {b.scenario}): "
+                f"quantities of the same name may not mean the same thing"]
+    return []
+
+
 def _write(path: Path, result: Comparison) -> None:
     """Replace the previous compare's metrics in /comparison (attrs and per-time groups) with these."""
     try:
-        h5 = h5py.File(path, "a")
+        h5 = h5py.File(path, "a", libver=LIBVER)
     except OSError as e:
         raise RunFileError(f"{path}: cannot open for writing ({' '.join(str(e).split())})") from None
     with h5:
@@ -282,6 +328,9 @@ def overlay(result: Comparison, path: Path) -> Path:
                 ax.plot(x, q.measured[0], color="C0", lw=0.9, alpha=0.45, label=f"measured, t = {q.time[0]:.4g}")
             ax.plot(x, q.measured[-1], color="C0", lw=1.8, label=f"measured, t = {q.time[-1]:.4g}")
             ax.plot(x, q.reference[-1], label=ref, **THEORY)
+            top = np.nanmax([np.nanmax(q.measured[-1]), np.nanmax(q.reference[-1])])
+            if np.isfinite(top) and top > 0:  # the final densities set the scale, not an early point mass
+                ax.set_ylim(0, 1.15 * top)
             ax.set(xlabel=next(iter(q.coords), "grid index"), ylabel=q.name,
                    title=f"{q.name}: L1 {m['l1_final']:.3g}, KL {m['kl_final']:.3g} (final)")
         else:

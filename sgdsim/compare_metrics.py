@@ -32,7 +32,7 @@ def discrepancy(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     with np.errstate(invalid="ignore", over="ignore"):
         err = np.abs(a - b)
         scale = np.maximum(np.abs(b), REL_FLOOR * np.max(np.abs(b)))
-        rel = np.divide(err, scale, out=np.where(err == 0, 0.0, np.inf), where=scale > 0)
+        rel = np.divide(err, scale, out=np.full(err.shape, np.nan), where=scale > 0)  # NaN: reference all 0
         return {"max_abs_error": float(np.max(err)), "rms_abs_error": float(np.sqrt(np.mean(err ** 2))),
                 "max_rel_error": float(np.max(rel)), "rms_rel_error": float(np.sqrt(np.mean(rel ** 2)))}
 
