@@ -8,7 +8,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["sgdsim", "sgdsim.solvers", "sgdsim.scenarios"],
+    packages=["sgdsim", "sgdsim.solvers", "sgdsim.solvers.highdim", "sgdsim.scenarios"],
     package_dir={"sgdsim": "sgdsim", "sgdsim.solvers": "solvers", "sgdsim.scenarios": "scenarios"},
     install_requires=[
         "numpy>=1.24",
@@ -27,6 +27,7 @@ setup(
     entry_points={
         "console_scripts": ["sgdsim = sgdsim.cli:main"],
         "sgdsim.scenarios": [
+            "committee-machine = sgdsim.scenarios.committee_machine:SCENARIO",
             "deep-linear-acceleration = sgdsim.scenarios.deep_linear_acceleration:SCENARIO",
             "double-well = sgdsim.scenarios.double_well:SCENARIO",
             "generalization-dynamics = sgdsim.scenarios.generalization_dynamics:SCENARIO",
@@ -39,6 +40,7 @@ setup(
             "overparameterization = sgdsim.scenarios.overparameterization:SCENARIO",
             "pspin-descent = sgdsim.scenarios.pspin_descent:SCENARIO",
             "pspin-landscape = sgdsim.scenarios.pspin_landscape:SCENARIO",
+            "risk-curves = sgdsim.scenarios.risk_curves:SCENARIO",
             "saddle-escape = sgdsim.scenarios.saddle_escape:SCENARIO",
             "saxe-modes = sgdsim.scenarios.saxe_modes:SCENARIO",
             "smoothing = sgdsim.scenarios.smoothing:SCENARIO",

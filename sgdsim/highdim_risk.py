@@ -60,6 +60,14 @@ def risk_curve(lam, nu0, *, lr: float, batch: int, noise: float = 0.0, steps: in
     return R
 
 
+def gd_risk(lam, nu0, *, lr: float, noise: float = 0.0, steps: int) -> np.ndarray:
+    """Full-batch gradient descent on the same problem: R_k = sigma^2/2 + (1/2) sum_j lambda_j nu_j(0)
+    (1 - lr lambda_j)^(2k) (no SGD noise: the theory SGD's kernel term corrects)."""
+    lam, nu0 = _spectrum(lam, nu0)
+    k = np.arange(int(steps) + 1)
+    return 0.5 * noise ** 2 + 0.5 * ((1.0 - lr * lam)[None, :] ** (2 * k[:, None])) @ (lam * nu0)
+
+
 def risk_curve_continuous(lam, nu0, *, lr: float, batch: int, noise: float = 0.0, t_max: float,
                           h: float) -> tuple[np.ndarray, np.ndarray]:
     """(t, R(t)) on t = 0, h, ..., >= t_max: the continuous equation (t = step x lr) by the trapezoidal rule."""

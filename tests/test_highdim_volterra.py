@@ -47,6 +47,8 @@ def test_identity_covariance_closed_form(lr, B, noise):
     u_star = lr * lr * d * noise ** 2 / B / (1 - a)
     u = u_star + (nu0.sum() - u_star) * a ** np.arange(n + 1)
     np.testing.assert_allclose(R, 0.5 * (noise ** 2 + u), rtol=1e-10)
+    gd = hr.gd_risk(np.ones(d), nu0, lr=lr, noise=noise, steps=n)
+    np.testing.assert_allclose(gd, 0.5 * (noise ** 2 + nu0.sum() * (1 - lr) ** (2 * np.arange(n + 1))), rtol=1e-12)
 
 
 def test_volterra_equals_the_mode_recursion(rng):
