@@ -12,15 +12,29 @@ E |W eta|^2 = eps^2 |W|_F^2 |a|^2 / n exactly, so the relative perturbation of t
 is eps / (sqrt(n) mu(a)) in mean square, with the per-input layer cushion mu(a) = |z| / (|W|_F |a|) (Arora
 et al.'s Definition 4.1 takes the minimum over the training set and has no biases). Random noise is
 attenuated when mu >> 1/sqrt(n): training raises the cushion, and the noise shrinks up the trained network.
+
+Claims (`claims`), standard errors over the training inputs (and noise draws), false-alarm rate FALSE_ALARM:
+one layer up, the mean of E|W eta|^2 / |z|^2 / (eps^2 / (n mu^2)) is 1 at every layer, for the trained network
+and at initialization (family-wise over the layers); noise injected at the first hidden layer arrives at the
+output smaller than eps in the trained network, and (expected to fail) at initialization; training raises the
+mean layer cushion at every layer (one-sided bounds).
 """
 from __future__ import annotations
 
 import numpy as np
 
+from sgdsim.claims import Claim, familywise_z
 from sgdsim.networks import (Architecture, Loss, Optimizer, Recording, init_params, layers, teacher_classification,
                              train_ensemble)
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, positive
+
+
+FALSE_ALARM = 0.01   # probability that a true claim is reported as failing
+SOURCE = "Arora, Ge, Neyshabur & Zhang 2018, 'Stronger generalization bounds for deep nets via a compression " \
+         "approach', Sec. 4 (noise stability, layer cushion: Definition 4.1)"
+ONE_LAYER = "E |W eta|^2 = eps^2 |W|_F^2 |a|^2 / n for eta uniform on the sphere of radius eps |a| (Arora et al. " \
+            "2018, Sec. 4)"
 
 
 def activations(arch: Architecture, w: np.ndarray, X: np.ndarray, start: int = 0) -> list[np.ndarray]:
@@ -34,28 +48,31 @@ def activations(arch: Architecture, w: np.ndarray, X: np.ndarray, start: int = 0
     return acts
 
 
-def inject(arch: Architecture, w: np.ndarray, X: np.ndarray, eps: float, rng) -> np.ndarray:
-    """(hidden layers, layers): mean relative perturbation at layer j (column; 1..L) of noise injected at hidden
-    layer i (row; 1..L-1), NaN below the injection layer."""
+def inject(arch: Architecture, w: np.ndarray, X: np.ndarray, eps: float, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(hidden layers, layers) arrays: mean relative perturbation at layer j (column; 1..L) of noise injected at
+    hidden layer i (row; 1..L-1) over the inputs, and its standard error; NaN below the injection layer."""
     clean = activations(arch, w, X)
     n_layers = len(arch.sizes) - 1
     out = np.full((n_layers - 1, n_layers), np.nan)
+    se = np.full_like(out, np.nan)
     for i in range(1, n_layers):
         a = clean[i]
         xi = rng.standard_normal(a.shape)
         xi *= eps * np.linalg.norm(a, axis=1, keepdims=True) / np.linalg.norm(xi, axis=1, keepdims=True)
         noisy = activations(arch, w, a + xi, start=i)
-        out[i - 1, i - 1] = eps
+        out[i - 1, i - 1], se[i - 1, i - 1] = eps, 0.0
         for j in range(i + 1, n_layers + 1):
-            out[i - 1, j - 1] = np.mean(np.linalg.norm(noisy[j - i] - clean[j], axis=1)
-                                        / np.maximum(np.linalg.norm(clean[j], axis=1), 1e-300))
-    return out
+            rel = (np.linalg.norm(noisy[j - i] - clean[j], axis=1)
+                   / np.maximum(np.linalg.norm(clean[j], axis=1), 1e-300))
+            out[i - 1, j - 1], se[i - 1, j - 1] = rel.mean(), rel.std(ddof=1) / np.sqrt(len(rel))
+    return out, se
 
 
 def first_layer_test(arch: Architecture, w: np.ndarray, X: np.ndarray, eps: float, draws: int, rng):
     """Per hidden layer i: measured and predicted mean-square relative perturbation of z_{i+1} one layer above
-    the injection (over inputs and `draws` noise draws), the standard error of the measured one, and the
-    mean and minimum layer cushion of layer i+1 over the inputs."""
+    the injection (over inputs and `draws` noise draws), the standard error of the measured one, the mean
+    ratio measured / predicted per input and its standard error, and the mean, minimum and standard error of
+    the mean of the layer cushion of layer i+1 over the inputs (columns in this order)."""
     clean = activations(arch, w, X)
     rows = []
     for i in range(1, len(arch.sizes) - 1):
@@ -72,8 +89,37 @@ def first_layer_test(arch: Architecture, w: np.ndarray, X: np.ndarray, eps: floa
             samples.append(np.sum((xi @ W.T) ** 2, axis=1) / np.sum(z ** 2, axis=1))
         ratio = np.array(samples) / predicted  # E = 1 per input: the theorem checked without averaging it away
         rows.append((np.mean(np.array(samples)), np.mean(predicted), float(np.std(ratio) / np.sqrt(ratio.size)),
-                     float(np.mean(ratio)), float(np.mean(cushion)), float(np.min(cushion))))
+                     float(np.mean(ratio)), float(np.mean(cushion)), float(np.min(cushion)),
+                     float(np.std(cushion, ddof=1) / np.sqrt(cushion.size))))
     return np.array(rows)
+
+
+def claims(measured: dict, theory: dict) -> list[Claim]:
+    """The claims of the module docstring. measured, per label ("trained", "init"): "ratio" (mean measured /
+    predicted one layer up, per layer) and "ratio_se"; "output" and "output_se" (relative noise at the output,
+    injected at the first hidden layer); "cushion" and "cushion_se" (mean layer cushion per layer). theory:
+    "ratio" (the predicted mean ratio: 1 for isotropic noise of relative size eps), "eps" (the injected size)."""
+    out = []
+    for label in ("trained", "init"):
+        m = measured[label]
+        out.append(Claim(name=f"one_layer_{label}", test="z", measured=m["ratio"], predicted=theory["ratio"],
+                         stderr=m["ratio_se"], tolerance=familywise_z(len(m["ratio"]), FALSE_ALARM), source=ONE_LAYER,
+                         statement=f"{label} network, every layer: the mean-square relative perturbation of z one "
+                                   f"layer above the injected noise equals eps^2 / (n mu^2) (ratio 1)"))
+    one_sided = familywise_z(1, 2 * FALSE_ALARM)
+    for label, expected in (("trained", "holds"), ("init", "fails")):
+        m = measured[label]
+        out.append(Claim(name=f"noise_attenuates_{label}", test="less", measured=m["output"], stderr=m["output_se"],
+                         predicted=theory["eps"], tolerance=one_sided, expected=expected, source=SOURCE,
+                         statement=f"{label} network: noise of relative size eps injected at the first hidden layer "
+                                   f"arrives at the output smaller than eps"))
+    t, i = measured["trained"], measured["init"]
+    out.append(Claim(name="training_raises_cushion", test="greater", measured=t["cushion"] - i["cushion"],
+                     predicted=0.0, stderr=np.hypot(t["cushion_se"], i["cushion_se"]),
+                     tolerance=familywise_z(len(t["cushion"]), 2 * FALSE_ALARM), source=SOURCE,
+                     statement="every layer: the mean layer cushion of the trained network exceeds that at "
+                               "initialization"))
+    return out
 
 
 def run(p: dict, seed: int, writer, progress: bool):
@@ -88,11 +134,13 @@ def run(p: dict, seed: int, writer, progress: bool):
     rng = np.random.default_rng(seed)
     L = len(arch.sizes) - 1
     coords = {"injected_at": np.arange(1, L), "layer": np.arange(1, L + 1)}
-    metrics = {}
+    metrics, measured = {}, {}
     for label, w in (("trained", out.params[0]), ("init", params0[0])):
         step = out.steps_done if label == "trained" else 0  # one snapshot, at the training step of the weights
-        rel = inject(arch, w, data.X, p["eps"], rng)
+        rel, rel_se = inject(arch, w, data.X, p["eps"], rng)
         one = first_layer_test(arch, w, data.X, p["eps"], p["draws"], rng)
+        measured[label] = {"ratio": one[:, 3], "ratio_se": one[:, 2], "output": rel[0, -1], "output_se": rel_se[0, -1],
+                           "cushion": one[:, 4], "cushion_se": one[:, 6]}
         above = {"layer": np.arange(2, L + 1)}
         for name, value, c, description in (
                 ("relative_noise", rel, coords,
@@ -115,6 +163,7 @@ def run(p: dict, seed: int, writer, progress: bool):
                    train_error=float(out.history["train_error"][2][-1][0]),
                    test_error=float(out.history["test_error"][2][-1][0]))
     writer.comparison(**metrics)
+    writer.claims(*claims(measured, {"ratio": 1.0, "eps": p["eps"]}))
     m = metrics
     lines = [f"noise-stability: ReLU net {'-'.join(map(str, arch.sizes))}, trained {p['steps']} steps "
              f"(train error {m['train_error']:.3f}, test {m['test_error']:.3f}), eps = {p['eps']}",

@@ -1,9 +1,11 @@
-"""noise-stability small preset through the CLI: noise injected into the trained network attenuates up the
-layers (and not at initialization), training raises the layer cushion, and the one-layer prediction
-E|W eta|^2/|z|^2 = eps^2/(n mu^2) holds within 5 standard errors; bad depth exits 2."""
+"""noise-stability small preset through the CLI at seeds 0 and 1: noise injected into the trained network
+attenuates up the layers (and not at initialization), training raises the layer cushion, and the one-layer
+prediction E|W eta|^2/|z|^2 = eps^2/(n mu^2) holds within the family-wise bound; the claims fail against a wrong
+noise size and with the trained and initial networks swapped; bad depth exits 2."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from cli_helpers import run_scenario
 
 import sgdsim
@@ -12,8 +14,20 @@ from sgdsim.networks import Architecture, init_params
 from sgdsim.scenarios import noise_stability as S
 
 
-def test_small_preset_noise_attenuates_in_the_trained_network(tmp_path):
-    out = run_scenario("noise-stability", tmp_path / "ns.h5")
+def _measured(stored) -> dict:
+    """The claims' measurements, read back from the stored claims (their full arrays)."""
+    c = {x.name: x for x in stored}
+    out = {}
+    for label in ("trained", "init"):
+        out[label] = {"ratio": c[f"one_layer_{label}"].measured, "ratio_se": c[f"one_layer_{label}"].stderr,
+                      "output": c[f"noise_attenuates_{label}"].measured,
+                      "output_se": c[f"noise_attenuates_{label}"].stderr}
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_small_preset_noise_attenuates_in_the_trained_network(tmp_path, seed):
+    out = run_scenario("noise-stability", tmp_path / "ns.h5", "--seed", seed)
     with sgdsim.open(out) as run:
         comp = run.comparison
         eps = comp["eps"]
@@ -23,6 +37,25 @@ def test_small_preset_noise_attenuates_in_the_trained_network(tmp_path):
         assert comp["trained_one_layer_zscore_max"] < 5 and comp["init_one_layer_zscore_max"] < 5
         rel = run.element("trained_relative_noise").value[0]
         assert rel.shape == (3, 4) and np.isnan(rel[1, 0]) and rel[0, 0] == eps
+        stored = run.claims
+        cushion = {label: run.element(f"{label}_cushion").value[0] for label in ("trained", "init")}
+    assert [c.name for c in stored] == ["one_layer_trained", "one_layer_init", "noise_attenuates_trained",
+                                        "noise_attenuates_init", "training_raises_cushion"]
+    assert all(c.met for c in stored), [(c.name, c.verdict, c.score) for c in stored]
+    measured = _measured(stored)
+    se = np.asarray(stored[-1].stderr) / np.sqrt(2)   # half the stored variance each: their hypot is the stored se
+    for label in ("trained", "init"):
+        measured[label] |= {"cushion": cushion[label], "cushion_se": se}
+    theory = {"ratio": 1.0, "eps": eps}
+    assert all(c.met for c in S.claims(measured, theory))
+    # noise 20% larger or smaller than injected: the one-layer claims fail
+    for factor in (0.8, 1.2):
+        wrong = [c.name for c in S.claims(measured, {**theory, "ratio": factor ** 2}) if not c.met]
+        assert wrong == ["one_layer_trained", "one_layer_init"]
+    # the trained and the initial network swapped (training would make the net noise-sensitive)
+    swapped = {"trained": measured["init"], "init": measured["trained"]}
+    assert [c.name for c in S.claims(swapped, theory) if not c.met] == [
+        "noise_attenuates_trained", "noise_attenuates_init", "training_raises_cushion"]
 
 
 def test_injection_through_identity_layers_keeps_the_relative_size():
@@ -35,7 +68,7 @@ def test_injection_through_identity_layers_keeps_the_relative_size():
         W[:] = np.eye(4)
         b[:] = 0.0
     X = np.full((3, 4), 10.0)
-    rel = S.inject(arch, w, X, 1e-3, np.random.default_rng(0))
+    rel, se = S.inject(arch, w, X, 1e-3, np.random.default_rng(0))
     np.testing.assert_allclose(rel[0, :2], 1e-3, rtol=1e-12)
 
 
