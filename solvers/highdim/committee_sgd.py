@@ -25,18 +25,22 @@ INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
 @jit(inline="always")
 def _dot(a, b):
-    """sum_i a_i b_i with four interleaved partial sums (a fixed order: independent of threads and chunking)."""
+    """sum_i a_i b_i with eight interleaved partial sums (a fixed order: independent of threads and chunking)."""
     n = a.size
-    s0 = s1 = s2 = s3 = 0.0
-    q = n - n % 4
-    for i in range(0, q, 4):
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    q = n - n % 8
+    for i in range(0, q, 8):
         s0 += a[i] * b[i]
         s1 += a[i + 1] * b[i + 1]
         s2 += a[i + 2] * b[i + 2]
         s3 += a[i + 3] * b[i + 3]
+        s4 += a[i + 4] * b[i + 4]
+        s5 += a[i + 5] * b[i + 5]
+        s6 += a[i + 6] * b[i + 6]
+        s7 += a[i + 7] * b[i + 7]
     for i in range(q, n):
         s0 += a[i] * b[i]
-    return (s0 + s1) + (s2 + s3)
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
 @jit
