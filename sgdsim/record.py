@@ -15,6 +15,11 @@ flushed every `flush_seconds`, so a killed loop leaves a readable ``.partial`` h
 last flush. No deep-learning framework is needed: any value ``np.asarray`` accepts is fine. Converting a
 tensor is the caller's job, e.g. ``t.detach().cpu().numpy()`` for PyTorch (``np.asarray`` refuses a tensor
 that requires grad or lives on a GPU).
+
+A prediction goes beside what is logged with `Recording.theory` (``/theory/<name>``, which `sgdsim compare
+--theory stored` and `sgdsim plot` use), and two helpers compute what such loops record next: `gradient_noise`
+(the trace of the per-example gradient covariance and the SGD temperature) and `sharpness` (the top Hessian
+eigenvalue by power iteration on a Hessian-vector product the caller supplies).
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import math
 import os
 import time as _time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +36,7 @@ import numpy as np
 from .errors import ParameterError, RunFileError
 from .runfile import ElementWriter, RunWriter, _attr_value
 
-__all__ = ["Recording", "record", "import_npz"]
+__all__ = ["Recording", "record", "import_npz", "GradientNoise", "gradient_noise", "sharpness"]
 
 _KINDS = "fiub"  # float, signed and unsigned integer, bool: stored in the dtype of the first value
 
@@ -153,6 +159,22 @@ class Recording:
                 self._nonfinite = (name, step)
         if _time.monotonic() - self._flushed_at >= self.flush_seconds:
             self.flush()
+
+    def theory(self, name: str, value: Any, *, source: str, equation: str, step: Any = None, time: Any = None,
+               coords: dict | None = None, attrs: dict | None = None) -> None:
+        """Store a prediction as ``/theory/<name>``: a curve over time when `step` and `time` are given (one
+        value row per step; time in the units of the logged times, e.g. lr * step), else a stationary value
+        (a limit, an equilibrium). Named like a logged quantity, it is what ``sgdsim compare --theory stored``
+        holds that quantity against and what ``sgdsim plot`` draws dashed beside it. `source` (paper) and
+        `equation` say where it comes from."""
+        if self.closed:
+            raise ParameterError(f"{self.path}: the recording is closed")
+        _check_name(name)
+        try:
+            self.writer.theory(name, value, source=source, equation=equation, step=step, time=time, coords=coords,
+                               attrs=attrs)
+        except (ValueError, TypeError) as e:
+            raise ParameterError(f"theory {name!r}: {' '.join(str(e).split())}") from None
 
     def flush(self) -> None:
         """Write every buffered row to disk now."""
@@ -279,3 +301,70 @@ def import_npz(npz_path: str | os.PathLike, run_path: str | os.PathLike, *, para
         for i, s in enumerate(steps):
             rec.log(s, None if times is None else times[i], **{k: a[i] for k, a in arrays.items()})
     return rec.path
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+@dataclass(frozen=True)
+class GradientNoise:
+    """What `gradient_noise` measures at one point of training."""
+    grad_norm: float     # |g|, g = (1/N) sum_i g_i, the full-batch gradient
+    trace: float         # tr C, C = (1/N) sum_i (g_i - g)(g_i - g)^T, the per-example gradient covariance
+    temperature: float   # T = lr tr C_B / 2, C_B the covariance of one minibatch gradient
+
+
+def gradient_noise(per_example_grads: Any, *, lr: float, batch: int, replace: bool = False) -> GradientNoise:
+    """Gradient-noise trace and SGD temperature from the per-example gradients g_i (N rows, any shape after).
+
+    tr C = (1/N) sum_i |g_i - g|^2. A minibatch of B examples has gradient covariance C_B = (C / B) (N - B) /
+    (N - 1) when drawn without replacement, C / B with replacement (the finite-population correction), and
+    SGD with rate lr is, to first order, Langevin dynamics at temperature T = lr tr C_B / 2, the total over
+    parameters (Mandt, Hoffman & Blei 2017, eq. 9 with an isotropic reading of C; Jastrzebski et al. 2017:
+    T ~ lr / B), which is what `sgdsim.networks` records as sgd_temperature for minibatches without
+    replacement.
+    """
+    g = np.asarray(per_example_grads, dtype=np.float64)
+    if g.ndim < 1 or len(g) < 2:
+        raise ParameterError(f"per-example gradients need at least 2 rows (examples), got shape {g.shape}")
+    g = g.reshape(len(g), -1)
+    if not np.all(np.isfinite(g)):
+        raise ParameterError("per-example gradients must be finite")
+    n = len(g)
+    lr = _positive("lr", lr)
+    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or not 1 <= batch <= (n if not replace
+                                                                                                   else 2 ** 63):
+        raise ParameterError(f"batch must be an integer in [1, {n}] (the number of examples), got {batch!r}")
+    mean = g.mean(axis=0)
+    trace = float(np.mean(np.sum((g - mean) ** 2, axis=1)))
+    minibatch = trace / batch * (1.0 if replace else (n - batch) / (n - 1))
+    return GradientNoise(float(np.linalg.norm(mean)), trace, lr * minibatch / 2)
+
+
+def sharpness(hvp, dim: int, *, iters: int = 100, tol: float = 1e-6, seed: int = 0) -> float:
+    """The largest-magnitude eigenvalue of a Hessian H given only through v -> H v (`hvp`, e.g. double
+    backpropagation or finite differences of gradients), by power iteration: v <- Hv / |Hv|, lambda = v.Hv,
+    from a normal start drawn with default_rng(seed), until lambda changes by at most tol relative, or
+    `iters` times. Near a minimum (H positive semi-definite) this is the top eigenvalue, the sharpness
+    (Cohen et al. 2021 compare it with 2 / lr). Convergence is geometric in the ratio of the two largest
+    |eigenvalues|; the result is a lower bound on |lambda_max| when it has not converged."""
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        raise ParameterError(f"dim must be a positive integer, got {dim!r}")
+    if isinstance(iters, bool) or not isinstance(iters, (int, np.integer)) or iters < 1:
+        raise ParameterError(f"iters must be a positive integer, got {iters!r}")
+    v = np.random.default_rng(seed).standard_normal(int(dim))
+    v /= np.linalg.norm(v)
+    lam = math.inf
+    for _ in range(int(iters)):
+        hv = np.asarray(hvp(v), dtype=np.float64).reshape(-1)
+        if hv.shape != v.shape or not np.all(np.isfinite(hv)):
+            raise ParameterError(f"hvp must return a finite vector of length {dim}, got shape {hv.shape}")
+        new = float(v @ hv)
+        norm = np.linalg.norm(hv)
+        if norm == 0:
+            return 0.0
+        v = hv / norm
+        done = abs(new - lam) <= tol * abs(new)
+        lam = new
+        if done:
+            break
+    return lam

@@ -2,6 +2,9 @@
 lazily created elements, statuses, every error path, and a recording loop killed by SIGKILL."""
 from __future__ import annotations
 
+import itertools
+import re
+
 import numpy as np
 import pytest
 from cli_helpers import kill_after_lines
@@ -9,7 +12,7 @@ from cli_helpers import kill_after_lines
 import sgdsim
 from sgdsim.cli import main
 from sgdsim.errors import ParameterError, RunFileError
-from sgdsim.record import import_npz, record
+from sgdsim.record import gradient_noise, import_npz, record, sharpness
 
 
 def _logged(rng):
@@ -228,3 +231,73 @@ def test_import_npz_errors(tmp_path):
     assert not list(tmp_path.glob("out.h5*"))  # every input is checked before the run file is made
     with pytest.raises(ParameterError, match="coords/attrs given for 'nope'"):
         import_npz(npz("ok.npz", step=np.arange(2), loss=np.ones(2)), tmp_path / "o.h5", attrs={"nope": {}})
+
+
+# ------------------------------------------------------------------ issue 13.12: theory and helpers
+
+def test_a_theory_curve_is_stored_beside_the_recorded_one_and_compared(tmp_path):
+    """Issue 13.12: `Recording.theory` (documented) stores a prediction that `compare --theory stored`
+    holds the logged quantity against, over time or as a stationary value."""
+    path = tmp_path / "r.h5"
+    with sgdsim.record(path, lr=0.1) as rec:
+        for step in range(10):
+            rec.log(step, loss=np.exp(-0.1 * step) + 0.001, acc=0.9)
+        t = 0.1 * np.arange(10)
+        rec.theory("loss", np.exp(-t), step=np.arange(10), time=t, source="gradient flow", equation="exp(-t)")
+        rec.theory("acc", 0.95, source="a limit", equation="0.95")
+    with sgdsim.open(path) as run:
+        assert run.theory("loss").attrs == {"source": "gradient flow", "equation": "exp(-t)"}
+    result = sgdsim.compare(path, theory="stored", plot=False, write=False)
+    m = {q.name: q.metrics for q in result.quantities}
+    assert m["loss"]["max_abs_error"] == pytest.approx(0.001, rel=1e-9) and m["loss"]["n_times"] == 10
+    assert m["acc"]["max_abs_error"] == pytest.approx(0.05) and m["acc"]["n_times"] == 1
+    with pytest.raises(ParameterError, match="theory 'x': give both step and time"):
+        with sgdsim.record(tmp_path / "bad.h5") as rec:
+            rec.theory("x", [1.0, 2.0], step=[0, 1], source="s", equation="e")
+
+
+def _minibatch_covariance_trace(g, batch, replace):
+    """tr Cov of the minibatch mean gradient by enumerating every minibatch (ordered draws with replacement,
+    subsets without): what the closed form must reproduce."""
+    n = len(g)
+    draws = (itertools.product(range(n), repeat=batch) if replace else itertools.combinations(range(n), batch))
+    means = np.array([g[list(d)].mean(axis=0) for d in draws])
+    return float(np.sum(means.var(axis=0)))
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_gradient_noise_matches_every_minibatch_enumerated(rng, replace):
+    g = rng.standard_normal((7, 2, 2)) + np.array([[1.0, -2.0], [0.5, 0.0]])
+    noise = gradient_noise(g, lr=0.3, batch=3, replace=replace)
+    flat = g.reshape(7, -1)
+    assert noise.trace == pytest.approx(np.trace(np.cov(flat, rowvar=False, ddof=0)), rel=1e-12)
+    assert noise.grad_norm == pytest.approx(np.linalg.norm(flat.mean(axis=0)), rel=1e-12)
+    assert noise.temperature == pytest.approx(0.3 / 2 * _minibatch_covariance_trace(flat, 3, replace), rel=1e-12)
+    assert gradient_noise(g, lr=0.3, batch=7).temperature == 0.0  # the full batch has no noise
+
+
+@pytest.mark.parametrize("kwargs, fragment", [
+    ({"per_example_grads": np.ones((1, 3)), "lr": 0.1, "batch": 1}, "at least 2 rows"),
+    ({"per_example_grads": np.ones((4, 3)), "lr": 0.1, "batch": 5}, "batch must be an integer in [1, 4]"),
+    ({"per_example_grads": np.ones((4, 3)), "lr": -1, "batch": 2}, "lr must be a positive number"),
+    ({"per_example_grads": np.full((4, 3), np.nan), "lr": 0.1, "batch": 2}, "must be finite"),
+])
+def test_gradient_noise_bad_input(kwargs, fragment):
+    with pytest.raises(ParameterError, match=re.escape(fragment)):
+        gradient_noise(**kwargs)
+
+
+def test_sharpness_finds_the_top_eigenvalue_of_a_known_hessian(rng):
+    """Power iteration on an exact Hessian-vector product of H = Q diag(lambda) Q^T, and on finite
+    differences of the gradient of the quadratic loss x^T H x / 2 (what a training loop can supply)."""
+    q, _ = np.linalg.qr(rng.standard_normal((20, 20)))
+    eigenvalues = np.concatenate([[4.0, 2.0], rng.uniform(0.0, 1.0, 18)])
+    h = (q * eigenvalues) @ q.T
+    assert sharpness(lambda v: h @ v, 20, iters=500, tol=1e-12) == pytest.approx(4.0, rel=1e-9)
+    x0, eps = rng.standard_normal(20), 1e-5
+    grad = lambda x: h @ x  # noqa: E731
+    fd = sharpness(lambda v: (grad(x0 + eps * v) - grad(x0 - eps * v)) / (2 * eps), 20, iters=500, tol=1e-12)
+    assert fd == pytest.approx(4.0, rel=1e-7)
+    assert sharpness(lambda v: np.zeros(20), 20) == 0.0
+    with pytest.raises(ParameterError, match="hvp must return a finite vector of length 20"):
+        sharpness(lambda v: v[:3], 20)
