@@ -8,15 +8,37 @@ w(t) = (1 - t) w_A + t w_B, and on a path optimized by the simplified string met
 interior images followed by re-interpolation to equal arc length along the piecewise-linear path. The barrier
 of a path is max_t L(w(t)) - max(L(w_A), L(w_B)), evaluated on `sub` points per segment. Draxler et al.'s
 claim (their Sec. 5): essentially no barrier on the optimized path, while the straight line has one.
+
+Claims (`claims`; the string is deterministic given the two minima, so there is no standard error): the
+optimized path's barrier is below BARRIER_FRACTION of the straight line's ("essentially no barrier": Draxler et
+al. find the barriers of their optimized paths near zero while the straight lines rise far above the minima),
+and the straight line's barrier exceeds the larger endpoint loss (on the line the loss more than doubles).
 """
 from __future__ import annotations
 
 import numpy as np
 from tqdm import tqdm
 
+from sgdsim.claims import Claim
 from sgdsim.networks import Architecture, Loss, Optimizer, Recording, net_for, teacher_classification, train_ensemble
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, positive
+
+
+BARRIER_FRACTION = 0.1   # "essentially no barrier": the optimized path's barrier below a tenth of the straight line's
+SOURCE = "Draxler, Veschgini, Salmhofer & Hamprecht 2018, 'Essentially no barriers in neural network energy " \
+         "landscape', Sec. 5; Garipov et al. 2018, Sec. 1 (the straight line between minima has a barrier)"
+
+
+def claims(measured: dict, theory: dict) -> list[Claim]:
+    """measured: "path" and "linear" barriers (max L along the path - max(L_A, L_B)), "ends" (max(L_A, L_B));
+    theory: "fraction" (the path's barrier is below this fraction of the straight line's)."""
+    f = theory["fraction"]
+    return [Claim(name="path_barrier_small", test="less", measured=measured["path"],
+                  predicted=f * measured["linear"], source=SOURCE,
+                  statement=f"the barrier on the optimized path is below {f:g} x the straight line's"),
+            Claim(name="linear_barrier", test="greater", measured=measured["linear"], predicted=measured["ends"],
+                  source=SOURCE, statement="the barrier on the straight line exceeds the larger endpoint loss")]
 
 
 def dense(path: np.ndarray, sub: int) -> np.ndarray:
@@ -84,6 +106,8 @@ def run(p: dict, seed: int, writer, progress: bool):
                    loss_a=float(line[0]), loss_b=float(line[-1]), distance=float(np.linalg.norm(b - a)),
                    path_length=float(np.sum(np.linalg.norm(np.diff(path, axis=0), axis=1))))
     writer.comparison(**metrics)
+    writer.claims(*claims({"path": path_barrier, "linear": linear_barrier, "ends": float(ends)},
+                          {"fraction": BARRIER_FRACTION}))
     lines = [f"mode-connectivity: two ReLU nets {'-'.join(map(str, arch.sizes))} trained {p['steps']} steps; "
              f"end losses {metrics['loss_a']:.4f}, {metrics['loss_b']:.4f}",
              f"  barrier on the straight line     {linear_barrier:.4f}",

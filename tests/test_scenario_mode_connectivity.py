@@ -1,9 +1,11 @@
-"""mode-connectivity small preset through the CLI: the barrier on the string-method path is well below the
-straight-line barrier (Draxler et al. 2018); the arc-length reparametrization is exact on a known curve; a bad
-number of images exits 2."""
+"""mode-connectivity small preset through the CLI at seeds 0 and 1: the barrier on the string-method path is
+well below the straight-line barrier (Draxler et al. 2018), and the claims saying so are met and fail when the
+straight line stands in for the optimized path, or the optimized path for the straight line; the arc-length
+reparametrization is exact on a known curve; a bad number of images exits 2."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from cli_helpers import run_scenario
 
 import sgdsim
@@ -11,8 +13,9 @@ from sgdsim.cli import main
 from sgdsim.scenarios import mode_connectivity as MC
 
 
-def test_small_preset_optimized_path_has_almost_no_barrier(tmp_path):
-    out = run_scenario("mode-connectivity", tmp_path / "mc.h5")
+@pytest.mark.parametrize("seed", [0, 1])
+def test_small_preset_optimized_path_has_almost_no_barrier(tmp_path, seed):
+    out = run_scenario("mode-connectivity", tmp_path / "mc.h5", "--seed", seed)
     with sgdsim.open(out) as run:
         comp = run.comparison
         assert comp["barrier_linear"] > 0.02
@@ -21,6 +24,16 @@ def test_small_preset_optimized_path_has_almost_no_barrier(tmp_path):
         assert line[0] == comp["loss_a"] and line[-1] == comp["loss_b"]
         barrier = run.element("string_barrier").value
         assert barrier[0] == comp["barrier_linear"] and barrier[-1] == comp["barrier_path"]
+        stored = run.claims
+    assert [c.name for c in stored] == ["path_barrier_small", "linear_barrier"] and all(c.met for c in stored)
+    measured = {"path": comp["barrier_path"], "linear": comp["barrier_linear"],
+                "ends": max(comp["loss_a"], comp["loss_b"])}
+    theory = {"fraction": MC.BARRIER_FRACTION}
+    assert all(c.met for c in MC.claims(measured, theory))
+    # the straight line as "the optimized path" (no connecting path found), and the optimized path as "the
+    # straight line" (no barrier to remove): each claim fails
+    assert [c.met for c in MC.claims({**measured, "path": measured["linear"]}, theory)] == [False, True]
+    assert [c.met for c in MC.claims({**measured, "linear": measured["path"]}, theory)][1] is False
 
 
 def test_reparametrize_spaces_images_equally_along_the_path():
