@@ -63,12 +63,10 @@ def test_a_wrong_theory_flips_its_claim(pieces, part, swap, flipped):
 def test_a_perturbed_temperature_breaks_the_euler_stationary_claim(pieces):
     """The Euler invariant density at 1.1 T (a wrong noise level) is rejected by the histogram."""
     measured, theory, lrs = pieces
-    from sgdsim import theory as th
-    from sgdsim.landscapes import finite_sum_double_well
     from sgdsim import modified_equations as ME
+    from sgdsim import theory as th
     p = S.SCENARIO.resolve(preset="small")
-    landscape = finite_sum_double_well(p["stat_examples"], np.sqrt(2 * p["stat_temperature"] / p["stat_lr"]),
-                                       dim=1, seed=1)
+    landscape = S.stationary_landscape(p, 0)
     T = 1.1 * p["stat_lr"] * np.var(landscape.tilts) / 2
     f_eff = ME.euler_invariant_loss(landscape, p["stat_lr"], T)
     edges = np.linspace(-S.RANGE, S.RANGE, p["bins"] + 1)
