@@ -121,7 +121,8 @@ def claims(measured: dict, theory: dict) -> list[Claim]:
     PDE at about twice the spacing), spacing, spacing_coarse, slope (the exact integral's)}."""
     exact, pde, coarse = (np.asarray(theory[k], float) for k in ("exact", "pde", "pde_coarse"))
     richardson = np.abs(coarse - pde) / (2 ** PDE_ORDER - 1)
-    order = np.log(np.abs(coarse - exact) / np.abs(pde - exact)) / math.log(theory["spacing_coarse"] / theory["spacing"])
+    ratio = theory["spacing_coarse"] / theory["spacing"]
+    order = np.log(np.abs(coarse - exact) / np.abs(pde - exact)) / math.log(ratio)
     out = [
         Claim(name="mfpt_particles", statement="the particles' mean first-passage time equals the exact 1-D integral",
               measured=measured["mfpt"], predicted=exact, stderr=measured["stderr"], test="z", tolerance=4.0,
@@ -138,7 +139,8 @@ def claims(measured: dict, theory: dict) -> list[Claim]:
         out.append(Claim(name="kramers", statement="Kramers' T -> 0 formula is within 4 SE of the particles "
                          "(expected to fail: its relative error 3T/8 + O(T^2) is many SE at these T)",
                          measured=measured["mfpt"], predicted=theory["kramers"], stderr=measured["stderr"], test="z",
-                         tolerance=4.0, expected="fails", source="Kramers 1940; Hanggi, Talkner & Borkovec 1990, eq. 4.56b"))
+                         tolerance=4.0, expected="fails",
+                         source="Kramers 1940; Hanggi, Talkner & Borkovec 1990, eq. 4.56b"))
     if measured.get("slope") is not None and theory.get("slope") is not None:
         out.append(Claim(name="arrhenius_slope", statement="the particles' Arrhenius slope d log tau / d(1/T) equals "
                          "the exact integral's", measured=measured["slope"], predicted=theory["slope"],
@@ -196,7 +198,8 @@ def run(p: dict, seed: int, writer, progress: bool):
         dict(mfpt=measured, stderr=stderr, slope=metrics.get("arrhenius_slope_measured"),
              slope_stderr=metrics.get("arrhenius_slope_stderr")),
         dict(exact=exact, kramers=kramers, pde=pde, pde_coarse=pde_coarse,
-             spacing=grid_spacing(p["target"], p["spacing"]), spacing_coarse=grid_spacing(p["target"], 2 * p["spacing"]),
+             spacing=grid_spacing(p["target"], p["spacing"]),
+             spacing_coarse=grid_spacing(p["target"], 2 * p["spacing"]),
              slope=metrics.get("arrhenius_slope_exact"))))
     writer.comparison(**metrics)
     lines = [f"kramers: escape from x = -1 to x >= {p['target']} of (x^2-1)^2, {p['dynamics']} lr={p['lr']}, "

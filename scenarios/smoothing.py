@@ -22,8 +22,19 @@ The amplitude a may be negative: a (1 - cos) with a < 0 is the cosine of the oth
 sit where a > 0 has its maxima); every formula above holds with |a| in the threshold.
 
 Claims (`claims`, a pure function of the measurements and the theory):
-- smoothed_gd_above_threshold (noise scales s > s*): the cloud's mean of y equals GD on f_s at every recorded
-  time after the start, |z| <= 4.
+- smoothed_gd_above_threshold (noise scales s > s*): the cloud's mean of y follows GD on f_s at every
+  recorded time after the start, within 4 standard errors (the largest over time) plus the error of the
+  approximation itself (`drift_bound`). Per step the mean moves by lr E[F(y)], F(y) = E_i f'(y - lr a_i) the
+  drift over the run's own tilts, where GD on f_s moves by lr f_s'(E y). Two terms separate them: the Jensen
+  gap |E f_s'(y) - f_s'(E y)| <= (1/2) sup|f_s^(3)| Var(y) = (1/2) |a| k^3 e^{-(ks)^2/2} Var(y), and the
+  finite data |F - f_s'| <= |a| k |phi - e^{-(ks)^2/2}|, phi = E exp(i k lr xi) the characteristic function
+  of the minibatch noise over the tilts (a Gaussian law would give exactly e^{-(ks)^2/2}). Above s* f_s is
+  strongly convex with modulus c_min = c - |a| k^2 e^{-(ks)^2/2} > 0 (that is what s > s* means), so GD's
+  contraction keeps the accumulated gap below (per-step bound) / c_min. The deviation over 4 SE + that
+  bound must be <= 1. The bound is loose: 0.18-0.34 at s = 0.15 for 256 tilts, almost all of it the
+  finite-data worst case (the spread cloud averages e^{iky} away), while the deviation measured with 32000
+  particles is about 0.02 (2-3 SE); GD on f itself, or on f_s at a quarter of the noise scale, is still
+  told apart (deviations of order 1).
 - smoothed_gd_below_threshold (s < s*): the same, expected to FAIL: where f_s keeps its sharp minima GD on
   f_s stays trapped while the cloud spreads over many minima and drifts down the bowl (tens of SE).
 - escape_chain (batch 1): the escape probability equals the exact chain's, |z| <= 4, with the Agresti–Coull
@@ -136,24 +147,50 @@ def binomial_stderr(fraction: np.ndarray, m: int) -> np.ndarray:
     return np.sqrt(tilde * (1 - tilde) / (m + 4))
 
 
+def drift_bound(bowl: float, amplitude: float, wavelength: float, noise, variance, charfn_gap) -> np.ndarray:
+    """How far the mean of y may drift from GD on f_s above s*, given the cloud's Var(y) = `variance` and
+    `charfn_gap` = |phi - e^{-(ks)^2/2}| (see the module doc): ((1/2) |a| k^3 e^{-(ks)^2/2} Var(y) +
+    |a| k charfn_gap) / c_min with c_min = c - |a| k^2 e^{-(ks)^2/2} (inf where c_min <= 0, below s*)."""
+    k = 2 * math.pi / wavelength
+    damp = np.exp(-0.5 * (k * np.asarray(noise, float)) ** 2)
+    c_min = bowl - abs(amplitude) * k * k * damp
+    per_step = abs(amplitude) * k * (0.5 * k * k * damp * np.asarray(variance, float) + np.asarray(charfn_gap))
+    return np.where(c_min > 0, per_step / np.where(c_min > 0, c_min, 1.0), np.inf)
+
+
+def charfn_gap(ripple: Ripple, tilts: np.ndarray, noise: float, lr: float, batch: int) -> float:
+    """|phi - e^{-(ks)^2/2}|: phi = (E_i exp(i k lr a_i / B))^B, the characteristic function at k = 2 pi / w
+    of the noise lr xi of a minibatch of B tilts drawn with replacement, against the Gaussian's."""
+    k = 2 * math.pi / ripple.wavelength
+    phi = np.mean(np.exp(1j * k * lr * np.asarray(tilts, float) / batch)) ** batch
+    return float(abs(phi - math.exp(-0.5 * (k * noise) ** 2)))
+
+
 def claims(measured: dict, theory: dict) -> list[Claim]:
     """The scenario's claims (see the module doc) from measured {mean_y, mean_y_stderr (records x trajectory
-    noises, the start excluded), escape (over the escape noises), particles} and theory {s_star,
-    trajectory_noises, gd_smoothed (as mean_y), escape_sde (PDE), escape_chain (None unless batch 1)}."""
+    noises, the start excluded), escape (over the escape noises), particles} and theory {s_star, bowl,
+    amplitude, wavelength, trajectory_noises, charfn_gap (`charfn_gap` per trajectory noise), gd_smoothed (as
+    mean_y), escape_sde (PDE), escape_chain (None unless batch 1)}."""
     noises = np.asarray(theory["trajectory_noises"], float)
     m, se, gd = (np.asarray(measured["mean_y"]), np.asarray(measured["mean_y_stderr"]),
                  np.asarray(theory["gd_smoothed"]))
     out = []
-    for name, pick, expected, statement in (
-            ("smoothed_gd_above_threshold", noises > theory["s_star"], "holds",
-             "above s* the cloud's mean of y = x - lr f'(x) follows GD on the smoothed loss f_s"),
-            ("smoothed_gd_below_threshold", noises < theory["s_star"], "fails",
-             "below s* the cloud's mean of y follows GD on f_s (expected to fail: f_s keeps sharp minima that trap "
-             "GD while the cloud drifts down the bowl)")):
-        if pick.any():
-            out.append(Claim(name=name, statement=statement, measured=m[:, pick], predicted=gd[:, pick],
-                             stderr=se[:, pick], test="z", tolerance=4.0, expected=expected,
-                             source="Kleinberg, Li & Yuan 2018, sec. 3 (E[y'|y] = y - lr grad f_s(y))"))
+    above, below = noises > theory["s_star"], noises < theory["s_star"]
+    if above.any():
+        largest_se = np.max(se[:, above], axis=0)
+        allowed = 4 * largest_se + drift_bound(theory["bowl"], theory["amplitude"], theory["wavelength"],
+                                               noises[above], largest_se ** 2 * measured["particles"],
+                                               np.asarray(theory["charfn_gap"])[above])
+        out.append(Claim(name="smoothed_gd_above_threshold", statement="above s* the cloud's mean of y = x - lr f'(x) "
+                         "follows GD on the smoothed loss f_s: |deviation| / (4 SE + the approximation's bound) <= 1",
+                         measured=(m[:, above] - gd[:, above]) / allowed, predicted=0.0, test="abs", tolerance=1.0,
+                         source="Kleinberg, Li & Yuan 2018, sec. 3 (E[y'|y] = y - lr grad f_s(y))"))
+    if below.any():
+        out.append(Claim(name="smoothed_gd_below_threshold", statement="below s* the cloud's mean of y follows GD on "
+                         "f_s (expected to fail: f_s keeps sharp minima that trap GD while the cloud drifts down the "
+                         "bowl)", measured=m[:, below], predicted=gd[:, below], stderr=se[:, below], test="z",
+                         tolerance=4.0, expected="fails",
+                         source="Kleinberg, Li & Yuan 2018, sec. 3 (E[y'|y] = y - lr grad f_s(y))"))
     escape = np.asarray(measured["escape"], float)
     escape_se = binomial_stderr(escape, measured["particles"])
     if theory.get("escape_chain") is not None:
@@ -165,7 +202,8 @@ def claims(measured: dict, theory: dict) -> list[Claim]:
     out.append(Claim(name="escape_sde_limit", statement="the SDE limit (Fokker–Planck, absorbing walls) predicts "
                      "which noise scales escape: noise scales where SGD and the PDE fall on different sides of 1/2",
                      measured=float(sides), predicted=0.0, test="abs", tolerance=0.0,
-                     source="Li, Tai & E 2017 (SDE limit, T = s^2 / (2 lr)); Gardiner 2009, sec. 5.2 (absorbing walls)"))
+                     source="Li, Tai & E 2017 (SDE limit, T = s^2 / (2 lr)); "
+                            "Gardiner 2009, sec. 5.2 (absorbing walls)"))
     return out
 
 
@@ -246,7 +284,10 @@ def run(p: dict, seed: int, writer, progress: bool):
     writer.comparison(**metrics)
     writer.claims(*claims(
         dict(mean_y=mean_y[1:], mean_y_stderr=se_y[1:], escape=escaped, particles=m),
-        dict(s_star=s_star, trajectory_noises=traj_noises, gd_smoothed=smoothed[1:], escape_sde=pde_escape,
+        dict(s_star=s_star, bowl=p["bowl"], amplitude=p["amplitude"], wavelength=p["wavelength"],
+             trajectory_noises=traj_noises, gd_smoothed=smoothed[1:], escape_sde=pde_escape,
+             charfn_gap=[charfn_gap(ripple, sgd_landscape(ripple, s, p, seed + j).tilts[:, 0], s, lr, p["batch"])
+                         for j, s in enumerate(traj_noises)],
              escape_chain=chain if p["batch"] == 1 else None)))
     lines = [f"smoothing: SGD lr={lr} B={p['batch']} on c x^2/2 + a(1 - cos(2 pi x/w)), c={p['bowl']}, a={p['amplitude']}, "
              f"w={p['wavelength']} ({m} particles); sharp minima vanish from f_s above s* = {s_star:.4f}",
