@@ -335,6 +335,9 @@ def plot(run, path):
     s_esc = esc.coords["noise"]
     ax_esc.errorbar(s_esc, esc.value[0], yerr=2 * esc_se, fmt="o-", color="C0", capsize=3, label="SGD (+- 2 SE)")
     ax_esc.plot(s_esc, sde, "s--", color="C1", ms=4, label="SDE limit (Fokker–Planck, absorbing walls)")
+    if "escape_chain" in run.names("theory"):
+        ax_esc.plot(s_esc, run.theory("escape_chain").value, "x:", color="C2", ms=7,
+                    label="exact chain over the run's tilts (transfer operator)")
     ax_esc.axvline(c["s_star"], **THEORY, label=f"s* = {c['s_star']:.3f}: f_s loses its sharp minima")
     ax_esc.set(xscale="log", xlabel="step-noise scale s = lr sigma / sqrt(B)", ylabel="escape probability",
                ylim=(-0.03, 1.03), title=f"leaving the sharp minimum {c['sharp_minimum']:.2f} within "
