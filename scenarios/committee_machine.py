@@ -26,13 +26,28 @@ from sgdsim.scenario import Param, Scenario, at_least, list_check, non_negative,
 SPREAD_EXPONENT = -0.5
 EXPONENT_TOLERANCE = 0.1          # the issue's "-0.5 +- 0.1"; the fit's own SE is reported beside it
 FAMILY_ALPHA = 0.0027             # family-wise 3-sigma level over all recorded times
+PLATEAU_TOLERANCE = 0.02          # O(overlap) corrections to the linearization (measured 0.3% at overlap <= 1e-2)
 
 
 def claims(measured: dict, theory: dict) -> list[Claim]:
     """Claims from measured {eps_mean, eps_se (T,), spread_slope, spread_slope_se} and theory {eps_mean (T,),
-    spread_exponent}."""
+    spread_exponent}; for the realizable machine with a fixed second layer also measured {escape_mean,
+    escape_se (simulation), escape_slope (ODE)} and theory {escape_mean (ODE), inverse_rate (1/gamma)}."""
     n = len(measured["eps_mean"])
     z = familywise_z(n, FAMILY_ALPHA)
+    plateau = [] if "escape_slope" not in measured else [
+        Claim(name="escape_time",
+              statement="mean time at which eps_g falls below half its plateau value: simulation equals the ODE "
+                        "(|z| <= 3)",
+              measured=measured["escape_mean"], predicted=theory["escape_mean"], stderr=measured["escape_se"],
+              test="z", tolerance=3.0, source=hd.SOURCE),
+        Claim(name="plateau_length",
+              statement="plateau length grows as ln(1/overlap) / gamma, gamma the unstable eigenvalue at the "
+                        f"symmetric fixed point (ODE escape times; relative {PLATEAU_TOLERANCE})",
+              measured=measured["escape_slope"], predicted=theory["inverse_rate"], test="rel",
+              tolerance=PLATEAU_TOLERANCE,
+              source="Saad & Solla 1995, sec. IV (symmetric phase and its escape); linear stability of the ODEs"),
+    ]
     return [
         Claim(name="eps_g_curve",
               statement=f"simulated eps_g (mean over students) equals the ODE at all {n} recorded times "
@@ -45,7 +60,7 @@ def claims(measured: dict, theory: dict) -> list[Claim]:
               measured=measured["spread_slope"], predicted=theory["spread_exponent"], test="abs",
               tolerance=EXPONENT_TOLERANCE,
               source="order-parameter fluctuations are O(N^-1/2) (Goldt et al. 2019, sec. 3; Saad & Solla 1995)"),
-    ]
+    ] + plateau
 
 
 def spread_fit(Ns, stds, students) -> tuple[float, float]:
@@ -57,19 +72,53 @@ def spread_fit(Ns, stds, students) -> tuple[float, float]:
     return float(slope), float(se)
 
 
-def measure(eps, spread_N, spread_std, spread_students: int) -> dict:
-    """The measured side of the claims: eps (T, students) -> mean and SE per time; the spread fit."""
+def measure(eps, spread_N, spread_std, spread_students: int, t=None, level=None, ideal=None) -> dict:
+    """The measured side of the claims: eps (T, students) -> mean and SE per time; the spread fit; with a
+    plateau `level` the students' escape times (mean, SE) on the time grid t, and with ideal = (overlaps,
+    ODE escape times) the slope of the escape time against ln(1/overlap)."""
     eps = np.asarray(eps, float)
     slope, slope_se = spread_fit(spread_N, spread_std, spread_students)
-    return dict(eps_mean=eps.mean(axis=1), eps_se=eps.std(axis=1, ddof=1) / np.sqrt(eps.shape[1]),
-                spread_slope=slope, spread_slope_se=slope_se)
+    out = dict(eps_mean=eps.mean(axis=1), eps_se=eps.std(axis=1, ddof=1) / np.sqrt(eps.shape[1]),
+               spread_slope=slope, spread_slope_se=slope_se)
+    if level is not None:
+        escapes = np.array([hd.escape_time(t, e, level) for e in eps.T])
+        out |= dict(escape_mean=float(escapes.mean()), escape_se=float(escapes.std(ddof=1) / np.sqrt(len(escapes))),
+                    escape_slope=float(np.polyfit(np.log(1 / np.asarray(ideal[0])), ideal[1], 1)[0]))
+    return out
+
+
+def plateau_study(p: dict, times) -> dict:
+    """The realizable machine's plateau (K = M, fixed second layer, T = I): the symmetric fixed point, its
+    eps_g and escape rate gamma, and the ODE from idealized starts Q = (init_scale^2 + delta^2) I, R = delta I
+    for every overlap delta in plateau_overlaps, with the times at which eps_g falls below half the plateau."""
+    K = p["K"]
+    I, ones = np.eye(K), np.ones(K)
+    Qp, Rp = hd.symmetric_fixed_point(K, lr=p["lr"], noise=p["noise"])
+    eps_p = float(hd.generalization_error(Qp, Rp, I, ones, ones))
+    gamma = hd.escape_rate(Qp, Rp, I, ones, lr=p["lr"], noise=p["noise"])
+    deltas = np.asarray(parse_list(p["plateau_overlaps"], float, 0))
+    t_end = 1.5 * np.log(1 / deltas.min()) / gamma + 60 / p["lr"]
+    grid = np.linspace(0, t_end, 2001)
+    Q0 = (p["init_scale"] ** 2 + deltas[:, None, None] ** 2) * I
+    curves = hd.ode(Q0, deltas[:, None, None] * I, np.ones((len(deltas), K)), hd.Teacher(np.sqrt(K) * I, ones), grid,
+                    lr=p["lr"], noise=p["noise"])
+    escapes = np.array([hd.escape_time(grid, e, eps_p / 2) for e in curves.eps.T])
+    return dict(level=eps_p / 2, eps_plateau=eps_p, gamma=gamma, overlaps=deltas, escapes=escapes, grid=grid,
+                curves=curves.eps, times=np.asarray(times))
 
 
 def from_run(run) -> tuple[dict, dict]:
     """(measured, theory) of `claims` rebuilt from a run file alone."""
-    sp = run.element("spread")
-    measured = measure(run.element("eps_g").value, sp.coords["N"], sp.value[0], run.params["spread_students"])
-    return measured, dict(eps_mean=run.theory("eps_g").value.mean(axis=1), spread_exponent=SPREAD_EXPONENT)
+    sp, el, th = run.element("spread"), run.element("eps_g"), run.theory("eps_g")
+    theory = dict(eps_mean=th.value.mean(axis=1), spread_exponent=SPREAD_EXPONENT)
+    extra = {}
+    if "plateau_escape" in run.names("theory"):
+        pl = run.theory("plateau_escape")
+        extra = dict(t=el.time, level=pl.attrs["level"], ideal=(pl.coords["overlap"], pl.value))
+        theory |= dict(escape_mean=float(np.mean([hd.escape_time(th.time, e, pl.attrs["level"]) for e in th.value.T])),
+                       inverse_rate=1 / pl.attrs["gamma"])
+    measured = measure(el.value, sp.coords["N"], sp.value[0], run.params["spread_students"], **extra)
+    return measured, theory
 
 
 def run(p: dict, seed: int, writer, progress: bool):
@@ -95,10 +144,16 @@ def run(p: dict, seed: int, writer, progress: bool):
             cn = hd.simulate(tn, Wn, np.ones((p["spread_students"], K)), [0, int(round(p["t_spread"] * n))],
                              seed=seed + 1, progress=lambda k, n=n: bar.update(k * p["spread_students"] * n), **dyn)
             spread.append(np.std(cn.eps[-1], ddof=1))
-    measured = measure(sim.eps, spread_N, spread, p["spread_students"])
+    theory = dict(eps_mean=ode.eps.mean(axis=1), spread_exponent=SPREAD_EXPONENT)
+    extra, study = {}, None
+    if K == M and p["lr_v"] == 0:
+        study = plateau_study(p, sim.t)
+        extra = dict(t=sim.t, level=study["level"], ideal=(study["overlaps"], study["escapes"]))
+        theory |= dict(escape_mean=float(np.mean([hd.escape_time(ode.t, e, study["level"]) for e in ode.eps.T])),
+                       inverse_rate=1 / study["gamma"])
+    measured = measure(sim.eps, spread_N, spread, p["spread_students"], **extra)
     eps_mean, eps_se = measured["eps_mean"], measured["eps_se"]
     slope, slope_se = measured["spread_slope"], measured["spread_slope_se"]
-    theory = dict(eps_mean=ode.eps.mean(axis=1), spread_exponent=SPREAD_EXPONENT)
 
     student = {"student": np.arange(S)}
     el = writer.element("eps_g", (S,), coords=student,
@@ -119,6 +174,17 @@ def run(p: dict, seed: int, writer, progress: bool):
                                attrs={"description": f"std of eps_g over {p['spread_students']} students at "
                                                      f"t_spread, per N", "students": p["spread_students"]})
     spread_el.append(int(round(p["t_spread"] * max(spread_N))), float(p["t_spread"]), np.asarray(spread))
+    if study is not None:
+        writer.theory("plateau_escape", study["escapes"], coords={"overlap": study["overlaps"]},
+                      source="Saad & Solla 1995, sec. IV; linear stability of the ODEs at the symmetric fixed point",
+                      equation="t_escape ~ ln(1/overlap) / gamma (ODE from Q = (s^2 + delta^2) I, R = delta I, T = I)",
+                      attrs={"gamma": study["gamma"], "level": study["level"], "eps_plateau": study["eps_plateau"]})
+        lines_plateau = [f"  plateau eps_g = {study['eps_plateau']:.4g}, escape rate gamma = {study['gamma']:.4g}: "
+                         f"ODE escape time slope {measured['escape_slope']:.3f} per ln(1/overlap) vs 1/gamma = "
+                         f"{1 / study['gamma']:.3f}; simulated escape at t = {measured['escape_mean']:.2f} +- "
+                         f"{measured['escape_se']:.2f} (ODE {theory['escape_mean']:.2f})"]
+    else:
+        lines_plateau = []
     made = claims(measured, theory)
     writer.claims(*made)
     z = np.abs(eps_mean - theory["eps_mean"]) / eps_se
@@ -129,13 +195,14 @@ def run(p: dict, seed: int, writer, progress: bool):
              f"  eps_g: start {eps_mean[0]:.4g}, end {eps_mean[-1]:.4g} +- {eps_se[-1]:.2g} (ODE "
              f"{theory['eps_mean'][-1]:.4g}); max |z| over {len(z)} times = {np.max(z):.2f}",
              f"  spread at t={p['t_spread']:g}: std ~ N^{slope:.3f} +- {slope_se:.3f} over N = "
-             + ", ".join(map(str, spread_N))]
+             + ", ".join(map(str, spread_N))] + lines_plateau
     return "complete", "", lines
 
 
 def plot(run, path):
     p = run.params
-    fig, axes = figure(3, title=f"committee machine K={p['K']}, M={p['M']}, N={p['N']}, lr={p['lr']:g}, "
+    plateau = "plateau_escape" in run.names("theory")
+    fig, axes = figure(2 if plateau else 3, 2 if plateau else 1, title=f"committee machine K={p['K']}, M={p['M']}, N={p['N']}, lr={p['lr']:g}, "
                                 f"overlap={p['overlap']:g}, seed {run.seed}: online SGD vs the ODE (Saad & Solla 1995)")
     if "eps_g" not in run.names("observables"):
         axes[0].set_title(f"nothing recorded ({run.status}: {run.message})")
@@ -148,6 +215,9 @@ def plot(run, path):
     ax.fill_between(el.time, m - 3 * se, m + 3 * se, color="tab:blue", alpha=0.35, label="simulation, mean +- 3 SE")
     ax.plot(el.time, m, color="tab:blue", lw=1.8)
     ax.plot(th.time, th.value.mean(axis=1), label="ODE (mean over students)", **THEORY)
+    if plateau:
+        ax.axhline(run.theory("plateau_escape").attrs["eps_plateau"], color="grey", ls=":", lw=1.2,
+                   label="symmetric fixed point")
     ax.set(yscale="log", xlabel="t = steps / N", ylabel="generalization error eps_g", title="eps_g(t): plateau, escape")
     ax.legend(fontsize=8)
     ax = axes[1]
@@ -169,6 +239,17 @@ def plot(run, path):
            title=f"finite-N spread: slope {run.comparison['spread_slope']:.3f} "
                  f"+- {run.comparison['spread_slope_se']:.3f}")
     ax.legend(fontsize=8)
+    if plateau:
+        ax = axes[3]
+        pl = run.theory("plateau_escape")
+        x = np.log(1 / np.asarray(pl.coords["overlap"], float))
+        gamma = pl.attrs["gamma"]
+        ax.plot(x, pl.value, "s", ms=7, color="tab:green", label="ODE: eps_g below half the plateau")
+        ax.plot(x, pl.value[0] + (x - x[0]) / gamma, label=f"slope 1/gamma = {1 / gamma:.2f} (linear stability)",
+                **THEORY)
+        ax.set(xlabel="ln(1 / initial overlap)", ylabel="escape time t",
+               title=f"plateau length (lr = {p['lr']:g})")
+        ax.legend(fontsize=8)
     return save(fig, path)
 
 
@@ -191,11 +272,13 @@ SCENARIO = Scenario(
         Param("records", int, 41, "recorded times (evenly spaced)", at_least(3)),
         Param("spread_N", str, "100,200,400,800,1600", "input dimensions of the spread study", list_check(int, 2)),
         Param("spread_students", int, 256, "students per N in the spread study", at_least(3)),
+        Param("plateau_overlaps", str, "1e-2,1e-3,1e-4,1e-5", "initial overlaps of the ODE plateau-length study "
+              "(K = M, fixed second layer)", list_check(float)),
         Param("t_spread", float, 1.0, "time at which the spread across students is measured", positive),
     ),
     run=run,
     plot=plot,
-    presets={"small": dict(N=400, students=10, t_max=30.0, records=21, spread_N="50,100,200,400"),
+    presets={"small": dict(N=400, students=10, t_max=35.0, overlap=0.2, records=21, spread_N="50,100,200,400"),
              "realizable3": dict(K=3, M=3, overlap=0.02, t_max=80.0),
              "overparameterized": dict(K=4, M=2, t_max=60.0)},
     validate=lambda p: (f"N ({p['N']}) and every spread_N must be at least M ({p['M']})"

@@ -137,6 +137,69 @@ def ode(Q0, R0, v0, t: Teacher, times, *, lr: float, lr_v: float = 0.0, noise: f
     return Curves(sol.t[:len(sol.y)], Q, R, v, co.generalization_error(Q, R, T, v, vstar), sol.status, sol.message)
 
 
+def symmetric_fixed_point(K: int, *, lr: float, noise: float = 0.0, q0: float = 0.1,
+                          r0: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """The plateau of the realizable machine (K = M, T = I, v = v* = 1): the fixed point of the ODEs with
+    Q = (q - c) I + c 11^T and R = r 11^T (Saad & Solla 1995, sec. IV: the symmetric, unspecialized phase),
+    by integrating inside that invariant subspace from (q0, 0, r0) to t = 60 / lr and polishing (q, c, r)
+    with a root finder on the subspace's three equations. Returns (Q (K, K), R (K, K))."""
+    from scipy.optimize import fsolve
+    T, ones = np.eye(K), np.ones(K)
+
+    def state(x):
+        q, c, r = x
+        return (q - c) * np.eye(K) + c * np.ones((K, K)), np.full((K, K), r)
+
+    def velocity(x):
+        Q, R = state(x)
+        out = np.empty(co.layout(K, K))
+        co.rhs(co.pack(Q[None], R[None], ones[None]), T, ones, float(lr), 0.0, float(noise) ** 2, K, K, out)
+        dQ, dR, _ = co.unpack(out, K, K)
+        return np.array([dQ[0, 0, 0], dQ[0, 0, 1] if K > 1 else 0.0, dR[0, 0, 0]])
+
+    sol = rk.integrate(lambda _, x: velocity(x), np.array([q0, 0.0, r0]), [0.0, 60.0 / lr])
+    x, _, ok, message = fsolve(velocity, sol.y[-1], full_output=True, xtol=1e-13)
+    if ok != 1:
+        raise ParameterError(f"no symmetric fixed point found for K={K}, lr={lr} ({message})")
+    return state(x)
+
+
+def escape_rate(Q, R, T, vstar, *, lr: float, noise: float = 0.0) -> float:
+    """Largest real part of the eigenvalues of the ODE's Jacobian in (Q, R) at a fixed point (central finite
+    differences of the compiled right-hand side, second layer fixed): deviations from the plateau grow as
+    e^(gamma t), so the plateau lasts ln(1/delta) / gamma for an initial asymmetry delta (Saad & Solla 1995,
+    sec. IV; Biehl, Riegler & Wohler 1996)."""
+    K, M = np.shape(R)
+    T, vstar = np.ascontiguousarray(T, dtype=np.float64), np.asarray(vstar, float)
+    y0 = co.pack(np.asarray(Q, float)[None], np.asarray(R, float)[None], np.ones((1, K)))
+    n = K * K + K * M
+    h = 1e-6
+    J = np.empty((n, n))
+    for i in range(n):
+        plus, minus = y0.copy(), y0.copy()
+        plus[i] += h
+        minus[i] -= h
+        fp, fm = np.empty_like(y0), np.empty_like(y0)
+        co.rhs(plus, T, vstar, float(lr), 0.0, float(noise) ** 2, K, M, fp)
+        co.rhs(minus, T, vstar, float(lr), 0.0, float(noise) ** 2, K, M, fm)
+        J[:, i] = (fp - fm)[:n] / (2 * h)
+    return float(np.linalg.eigvals(J).real.max())
+
+
+def escape_time(t, eps, level: float) -> float:
+    """First time after the fall onto the plateau (eps has risen above `level` once: from t = 0 or
+    from the first record) at which eps drops below `level`, linearly interpolated; NaN if it never does."""
+    t, eps = np.asarray(t, float), np.asarray(eps, float)
+    above = np.nonzero(eps >= level)[0]
+    if len(above) == 0:
+        return float("nan")
+    below = np.nonzero(eps[above[0]:] < level)[0]
+    if len(below) == 0:
+        return float("nan")
+    k = above[0] + below[0]
+    return float(t[k - 1] + (level - eps[k - 1]) * (t[k] - t[k - 1]) / (eps[k] - eps[k - 1]))
+
+
 def simulate(t: Teacher, W0: np.ndarray, v0: np.ndarray, record_steps, *, lr: float, lr_v: float = 0.0,
              noise: float = 0.0, seed: int = 0, progress: Callable[[int], None] | None = None) -> Curves:
     """Online SGD of the students W0 (S, K, N), v0 (S, K) (copied), recording Q, R, v and eps_g (closed form
