@@ -1,0 +1,79 @@
+"""The run loop: record schedules without per-step arrays, chunks that never cross a record step, divergence
+and interrupt stops at chunk boundaries with the state reached recorded."""
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from sgdsim.errors import ParameterError
+from sgdsim.runloop import Interrupt, Schedule, Status, drive, record_steps_array
+
+
+@pytest.mark.parametrize("schedule, n, expected", [
+    (Schedule(every=3), 10, [0, 3, 6, 9, 10]), (Schedule(every=5), 10, [0, 5, 10]),
+    (Schedule(steps=(2, 7, 20)), 10, [0, 2, 7, 10]), (Schedule(), 300, list(range(0, 301, 3))),
+    (Schedule(log_points=4), 1000, [0, 1, 10, 100, 1000]),
+])
+def test_schedules(schedule, n, expected):
+    assert record_steps_array(schedule, n).tolist() == expected
+    assert schedule.count(n) == len(expected)
+
+
+def test_a_billion_steps_recorded_every_step_builds_nothing_per_step():
+    schedule = Schedule(every=1)
+    assert schedule.count(10 ** 9) == 10 ** 9 + 1 and schedule.after(123_456_788, 10 ** 9) == 123_456_789
+
+
+@pytest.mark.parametrize("kw", [dict(every=0), dict(log_points=1), dict(steps=(3, 2)), dict(every=2, log_points=3)])
+def test_bad_schedules_are_refused(kw):
+    with pytest.raises(ParameterError):
+        Schedule(**kw)
+
+
+class Counter:
+    def __init__(self, limit=None):
+        self.step, self.chunks, self.records, self.limit = 0, [], [], limit
+
+    def advance(self, k):
+        self.chunks.append((self.step, k))
+        self.step += k
+
+    def record(self, step):
+        assert step == self.step
+        self.records.append(step)
+
+    def diverged(self):
+        return f"diverged at step {self.step} (member 3)" if self.limit and self.step >= self.limit else None
+
+
+def test_drive_records_exactly_the_schedule_and_chunks_stop_at_records():
+    c = Counter()
+    result = drive(c.advance, 1000, Schedule(every=300), c.record)
+    assert result == type(result)(Status.COMPLETE, "", 1000)
+    assert c.records == [0, 300, 600, 900, 1000]
+    records = set(c.records)
+    assert all(not any(a < r < a + k for r in records) for a, k in c.chunks)
+
+
+def test_divergence_stops_the_loop_and_names_step_and_member():
+    c = Counter(limit=50)
+    result = drive(c.advance, 1000, Schedule(every=100), c.record, diverged=c.diverged)
+    assert result.status is Status.DIVERGED and "member 3" in result.message and 50 <= result.steps_done <= 100
+
+
+def test_sigterm_stops_at_the_next_chunk_and_records_the_step_reached():
+    c = Counter()
+
+    def advance(k):
+        c.advance(k)
+        if c.step >= 40 and not stop.requested:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with Interrupt() as stop:
+        result = drive(advance, 10 ** 6, Schedule(every=100), c.record, interrupt=stop)
+    assert result.status is Status.INTERRUPTED and "SIGTERM" in result.message
+    assert c.records[-1] == result.steps_done < 10 ** 6 and stop.exit_code == 143
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL   # the handler is restored
