@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ParameterError, RunFileError
-from .runfile import ElementWriter, RunWriter, _attr_value
+from .runfile import ElementWriter, RunWriter, attr_value
 
 __all__ = ["Recording", "record", "import_npz", "GradientNoise", "gradient_noise", "sharpness"]
 
@@ -110,7 +110,7 @@ class Recording:
             raise ParameterError(f"quantity {name!r}: declare it before its first log")
         try:
             for value in (attrs or {}).values():
-                _attr_value(value)
+                attr_value(value)
         except TypeError as e:
             raise ParameterError(f"quantity {name!r}: {e}") from None
         self._declared[_check_name(name)] = {"coords": coords, "attrs": attrs}

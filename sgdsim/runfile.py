@@ -27,7 +27,7 @@ import h5py
 import numpy as np
 
 
-__all__ = ["RunWriter", "ElementWriter", "EventWriter", "STATUSES"]
+__all__ = ["RunWriter", "ElementWriter", "EventWriter", "STATUSES", "attr_value", "attr_to_python"]
 
 STATUSES = ("complete", "diverged", "failed", "killed")   # killed: set by sgdsim.recover
 _CHUNK_TARGET = 256 * 1024  # bytes per chunk; inside the 64 KiB - 1 MiB band for all but huge rows
@@ -46,7 +46,7 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"parameter value {obj!r} of type {type(obj).__name__} is not JSON serializable")
 
 
-def _attr_value(value: Any) -> Any:
+def attr_value(value: Any) -> Any:
     """Convert a Python/NumPy value to something h5py stores as an attribute."""
     if isinstance(value, np.generic):
         return value.item()
@@ -59,7 +59,7 @@ def _attr_value(value: Any) -> Any:
     raise TypeError(f"attribute value {value!r} of type {type(value).__name__} is not supported")
 
 
-def _py(value: Any) -> Any:
+def attr_to_python(value: Any) -> Any:
     """Attribute read from HDF5 -> plain Python scalar (arrays stay arrays)."""
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
@@ -72,7 +72,7 @@ def _py(value: Any) -> Any:
 
 def _set_attrs(obj: h5py.HLObject, attrs: dict | None) -> None:
     for k, v in (attrs or {}).items():
-        obj.attrs[k] = _attr_value(v)
+        obj.attrs[k] = attr_value(v)
 
 
 def _version(dist: str) -> str:

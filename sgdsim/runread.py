@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 
 from sgdsim.errors import RunFileError
-from sgdsim.runfile import _py
+from sgdsim.runfile import attr_to_python
 from sgdsim.text import number
 
 __all__ = ["Run", "Element", "Event", "Theory", "open_run"]
@@ -22,7 +22,7 @@ _DS_ATTRS = ("CLASS", "NAME", "REFERENCE_LIST", "DIMENSION_LIST")  # HDF5 dimens
 
 
 def _attrs_dict(obj: h5py.HLObject) -> dict[str, Any]:
-    return {k: _py(v) for k, v in obj.attrs.items() if k not in _DS_ATTRS}
+    return {k: attr_to_python(v) for k, v in obj.attrs.items() if k not in _DS_ATTRS}
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,10 +90,10 @@ class Run:
                 if grp not in self.h5:
                     raise RunFileError(f"{self.path}: not an sgdsim run file (missing /{grp})")
             par = self.h5["parameters"].attrs
-            self.scenario: str = _py(par["scenario"])
-            self.seed: int = _py(par["seed"])
-            self.params: dict = json.loads(_py(par["params"]))
-            self.versions: dict = {k[8:]: _py(v) for k, v in par.items() if k.startswith("version_")}
+            self.scenario: str = attr_to_python(par["scenario"])
+            self.seed: int = attr_to_python(par["seed"])
+            self.params: dict = json.loads(attr_to_python(par["params"]))
+            self.versions: dict = {k[8:]: attr_to_python(v) for k, v in par.items() if k.startswith("version_")}
         except RunFileError:
             self.h5.close()
             raise
@@ -104,11 +104,11 @@ class Run:
 
     @property
     def status(self) -> str:
-        return _py(self.h5.attrs.get("status", "unknown"))
+        return attr_to_python(self.h5.attrs.get("status", "unknown"))
 
     @property
     def message(self) -> str:
-        return _py(self.h5.attrs.get("message", ""))
+        return attr_to_python(self.h5.attrs.get("message", ""))
 
     @property
     def attrs(self) -> dict[str, Any]:
@@ -213,7 +213,7 @@ class Run:
             lines.append(f"  events/{n}: {len(self.h5['events'][n]['step'])} events")
         for n in self.names("theory"):
             g = self.h5["theory"][n]
-            lines.append(f"  theory/{n}: value {g['value'].shape}, source {_py(g.attrs.get('source', '?'))}")
+            lines.append(f"  theory/{n}: value {g['value'].shape}, source {attr_to_python(g.attrs.get('source', '?'))}")
         comp = self.comparison
         if comp:
             lines.append("comparison")

@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 
 from .errors import RunFileError
-from .runfile import _py
+from .runfile import attr_to_python
 from .runread import open_run
 from .sweep import MANIFEST, RUNS, SUMMARY, load_manifest
 
@@ -187,7 +187,7 @@ def read_summary(directory: str | os.PathLike) -> Summary:
             c = s["claims"]
             claims = Claims(col(c["claim"]), col(c["verdict"]), col(c["expected"]),
                             *(c[k][()] for k in CLAIM_FIELDS), c["met"][()])
-        return Summary(json.loads(_py(f.attrs["spec"])), col(s["task_id"]), s["replicate"][()], s["seed"][()],
+        return Summary(json.loads(attr_to_python(f.attrs["spec"])), col(s["task_id"]), s["replicate"][()], s["seed"][()],
                        col(s["status"]), col(s["message"]),
                        {k: col(v) for k, v in s["params"].items()},
                        {k: v[()] for k, v in s["metrics"].items()}, claims)
