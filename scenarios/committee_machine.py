@@ -202,8 +202,9 @@ def run(p: dict, seed: int, writer, progress: bool):
 def plot(run, path):
     p = run.params
     plateau = "plateau_escape" in run.names("theory")
-    fig, axes = figure(2 if plateau else 3, 2 if plateau else 1, title=f"committee machine K={p['K']}, M={p['M']}, N={p['N']}, lr={p['lr']:g}, "
-                                f"overlap={p['overlap']:g}, seed {run.seed}: online SGD vs the ODE (Saad & Solla 1995)")
+    title = (f"committee machine K={p['K']}, M={p['M']}, N={p['N']}, lr={p['lr']:g}, overlap={p['overlap']:g}, "
+             f"seed {run.seed}: online SGD vs the ODE (Saad & Solla 1995)")
+    fig, axes = figure(2 if plateau else 3, 2 if plateau else 1, title=title)
     if "eps_g" not in run.names("observables"):
         axes[0].set_title(f"nothing recorded ({run.status}: {run.message})")
         return save(fig, path)

@@ -14,8 +14,9 @@ The critical step size lr_c (kernel norm sum_m K_m = 1) bounds the *expected* ri
 the top mode (lambda_1 = 1 against tr H = 1.64): just above it E[R] diverges through rare chains (heavy tails,
 as in Kesten's theorem) while typical chains still converge, so a mean over a few chains cannot show it
 (measured at d = 500: 8 chains at 1.1 lr_c cut their mean risk 50-fold in 300 steps while the Volterra
-solution grew 10^9-fold). The high-dimensional limit behind the Volterra equation needs tr H >> lambda_max near lr_c, so the stability runs use a bulk spectrum lambda_j =
-j^-critical_alpha (default 0.5; lr_c ~ 2B / tr H) on the same d, n and target, just below and just above lr_c.
+solution grew 10^9-fold). The high-dimensional limit behind the Volterra equation needs tr H >> lambda_max
+near lr_c, so the stability runs use a bulk spectrum lambda_j = j^-critical_alpha (default 0.5; lr_c ~ 2B /
+tr H) on the same d, n and target, just below and just above lr_c.
 
 Claims (`claims`): the risk within the family-wise 3-sigma band of the Volterra solution at every recorded
 step; the exponent within 0.05; every stability run below lr_c ends below its initial risk, every run above
@@ -143,7 +144,8 @@ def run(p: dict, seed: int, writer, progress: bool):
 
     time = steps * lr
     el = writer.element("risk", (P,), coords={"particle": np.arange(P)},
-                        attrs={"description": "(1/2)(x - x*)^T H (x - x*) of each SGD chain", "time_unit": "t = step x lr"})
+                        attrs={"description": "(1/2)(x - x*)^T H (x - x*) of each SGD chain",
+                               "time_unit": "t = step x lr"})
     for row in zip(steps, time, risk):
         el.append(*row)
     eq = "R_k = F_k + sum_{s<k} K_{k-1-s} R_s (sgdsim.solvers.highdim.volterra)"
@@ -169,10 +171,12 @@ def run(p: dict, seed: int, writer, progress: bool):
     writer.comparison(critical_lr=lr_c, lr=lr, critical_lr_main=lr / p["lr_fraction"], exponent_measured=slope,
                       exponent_theory=exponent, exponent_volterra=theory_slope, risk_max_abs_z=float(np.max(z)))
     lines = [f"risk-curves: d={d}, n={n}, alpha={p['alpha']:g}, beta={p['beta']:g}, B={B}, {P} chains, "
-             f"lr = {p['lr_fraction']:g} x lr_c = {lr:.4g} (lr_c = {lr / p['lr_fraction']:.4g}; 2B/tr H = {2 * B / lam.sum():.4g})",
+             f"lr = {p['lr_fraction']:g} x lr_c = {lr:.4g} (lr_c = {lr / p['lr_fraction']:.4g}; "
+             f"2B/tr H = {2 * B / lam.sum():.4g})",
              f"  risk: {mean[1]:.4g} -> {mean[-1]:.4g} +- {se[-1]:.2g} (Volterra {theory[-1]:.4g}); max |z| over "
              f"{k.sum()} steps = {np.max(z):.2f}",
-             f"  exponent over steps [{p['fit_lo']}, {p['fit_hi']}]: measured {slope:.3f}, Volterra {theory_slope:.3f}, "
+             f"  exponent over steps [{p['fit_lo']}, {p['fit_hi']}]: measured {slope:.3f}, "
+             f"Volterra {theory_slope:.3f}, "
              f"theory {exponent:.3f}",
              f"  stability runs on lambda_j = j^-{p['critical_alpha']:g} (lr_c = {lr_c:.4g}; lr/lr_c: log10 growth "
              "measured / Volterra): " + ", ".join(f"{f:g}: {growth[f * lr_c]:+.2f} / {np.log10(v / R0_c):+.2f}"

@@ -51,7 +51,8 @@ def _gp(x):
 def _mc_averages(C, z):
     """Monte Carlo samples of the averages at a few index tuples (mixing student and teacher units)."""
     return {("I2", (0, 3)): _g(z[:, 0]) * _g(z[:, 3]), ("J2", (1, 4)): _gp(z[:, 1]) * _gp(z[:, 4]),
-            ("I3", (0, 1, 3)): _gp(z[:, 0]) * z[:, 1] * _g(z[:, 3]), ("I3", (2, 2, 2)): _gp(z[:, 2]) * z[:, 2] * _g(z[:, 2]),
+            ("I3", (0, 1, 3)): _gp(z[:, 0]) * z[:, 1] * _g(z[:, 3]),
+            ("I3", (2, 2, 2)): _gp(z[:, 2]) * z[:, 2] * _g(z[:, 2]),
             ("I3", (1, 4, 0)): _gp(z[:, 1]) * z[:, 4] * _g(z[:, 0]),
             ("I4", (0, 1, 3, 4)): _gp(z[:, 0]) * _gp(z[:, 1]) * _g(z[:, 3]) * _g(z[:, 4]),
             ("I4", (1, 1, 1, 3)): _gp(z[:, 1]) ** 2 * _g(z[:, 1]) * _g(z[:, 3]),
@@ -184,3 +185,16 @@ def test_bad_inputs_are_one_line_parameter_errors():
         hd.ode(np.eye(2)[None], np.zeros((1, 2, 2)), np.ones((1, 2)), t, [0, 1], lr=0.1, engine="fortran")
     with pytest.raises(ParameterError, match="record_steps"):
         hd.simulate(t, hd.initial_students(t, 2, 2, 0.1, 0.0, 0), np.ones((2, 2)), [5, 3], lr=0.1)
+
+
+def test_symmetric_fixed_point_and_escape_helpers():
+    """The plateau is a fixed point of the full ODE (not only of its symmetric subspace) with one unstable
+    direction; escape_time interpolates the first crossing after the curve has been above the level."""
+    Q, R = hd.symmetric_fixed_point(2, lr=1.0)
+    out = np.empty(co.layout(2, 2))
+    co.rhs(co.pack(Q[None], R[None], np.ones((1, 2))), np.eye(2), np.ones(2), 1.0, 0.0, 0.0, 2, 2, out)
+    assert np.max(np.abs(out)) < 1e-10 and Q[0, 1] == Q[1, 0] and np.ptp(R) == 0
+    assert 0 < hd.escape_rate(Q, R, np.eye(2), np.ones(2), lr=1.0) < 1
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    assert hd.escape_time(t, np.array([0.5, 2.0, 1.5, 0.5]), 1.0) == pytest.approx(2.5)
+    assert np.isnan(hd.escape_time(t, np.array([0.5, 2.0, 1.5, 1.2]), 1.0))

@@ -78,7 +78,8 @@ def advance(W, v, Wstar, vstar, states, lr, lr_v, sigma, n_steps):
     """n_steps of online SGD for every student: W (S, K, N), v (S, K), states (S, 4) updated in place."""
     S, K, N = W.shape
     for s in prange(S):
-        _student(W[s], v[s], Wstar, vstar, states[s], lr, lr_v, sigma, n_steps, np.empty(N), np.empty(K + Wstar.shape[0]))
+        _student(W[s], v[s], Wstar, vstar, states[s], lr, lr_v, sigma, n_steps, np.empty(N),
+                 np.empty(K + Wstar.shape[0]))
 
 
 @jit(parallel=True)

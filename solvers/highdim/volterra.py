@@ -11,7 +11,8 @@ Paquette, Paquette, Adlam & Pennington, "Homogenization of SGD in high-dimension
     F_k = sigma^2/2 + (1/2) sum_j lambda_j nu_j(0) c_j^k,      K_m = (lr^2 / B) sum_j lambda_j^2 c_j^m.
 Continuous time t = k lr (lr -> 0 at fixed t, the homogenized SGD of Paquette et al. 2022, eq. (10)):
     R(t) = F(t) + int_0^t K(t - s) R(s) ds,
-    F(t) = sigma^2/2 + (1/2) sum_j lambda_j nu_j(0) e^{-2 lambda_j t},   K(t) = (lr / B) sum_j lambda_j^2 e^{-2 lambda_j t}.
+    F(t) = sigma^2/2 + (1/2) sum_j lambda_j nu_j(0) e^{-2 lambda_j t},
+    K(t) = (lr / B) sum_j lambda_j^2 e^{-2 lambda_j t}.
 
 `solve_discrete` (exact recursion, O(n^2)) and `solve_trapezoid` (trapezoidal convolution quadrature of the
 continuous equation on a uniform grid, second order; Linz, "Analytical and numerical methods for Volterra
