@@ -183,7 +183,8 @@ def metropolis_log_ratio(S, S_new, H, H_new, grad, grad_new, dt: float, temperat
     overlap = np.einsum("ir,ir->r", S, S_new)
     forward = n * S_new / overlap - S + dt * grad
     backward = n * S / overlap - S_new + dt * grad_new
-    quad = (np.einsum("ir,ir->r", backward, backward) - np.einsum("ir,ir->r", forward, forward)) / (4 * temperature * dt)
+    squares = np.einsum("ir,ir->r", backward, backward) - np.einsum("ir,ir->r", forward, forward)
+    quad = squares / (4 * temperature * dt)
     return -(H_new - H) / temperature - quad
 
 

@@ -46,6 +46,44 @@ def test_small_preset_matches_exact_theory_and_beats_continuous(tmp_path):
         cov = run.element("covariance_measured").value[0]
         assert cov.shape == (3, 2, 2, 2) and np.allclose(np.trace(cov, axis1=2, axis2=3)[ok], measured[ok])
         assert "Mandt" in run.theory("trace_continuous").attrs["source"]
+        assert all(c.met for c in run.claims), [(c.name, c.verdict, c.expected) for c in run.claims]
+        by = {c.name: c for c in run.claims}
+        assert by["exact_trace"].verdict == "holds" and by["continuous_trace"].expected == "fails"
+        measured, theory = _claim_inputs(run)
+    # wrong theories flip the verdicts: the discrete prediction in place of the exact one; the exact trace at a
+    # temperature lr/B 10% too high; and a world where the continuous approximation were right (measured traces
+    # equal to it) fails the claims that it breaks and that the exact one holds
+    wrong = {**theory, "trace": {**theory["trace"], "exact": theory["trace"]["discrete"]}}
+    assert not {c.name: c for c in T.claims(measured, wrong)}["exact_trace"].met
+    ou_world = {**measured, "trace": theory["trace"]["continuous"]}
+    flipped = {c.name: c for c in T.claims(ou_world, theory)}
+    assert not flipped["continuous_trace"].met and not flipped["exact_trace"].met
+    hot = {**theory, "trace": {**theory["trace"], "exact": 1.1 * theory["trace"]["exact"]},
+           "cov": {**theory["cov"], "exact": 1.1 * theory["cov"]["exact"]}}
+    flipped = {c.name: c for c in T.claims(measured, hot)}
+    assert not flipped["exact_trace"].met and not flipped["exact_covariance"].met
+
+
+def _claim_inputs(run):
+    """The measured and theory dicts of `temperature.claims`, rebuilt from a run file."""
+    tr = run.element("trace_measured").value[0]
+    rho4 = run.theory("moment_radius").value[..., 1]
+    cov = {k: run.theory(f"covariance_{k}").value for k in T.PREDICTIONS}
+    measured = {"trace": tr, "trace_se": run.element("trace_stderr").value[0],
+                "cov": run.element("covariance_measured").value[0], "cov_se": run.element("covariance_stderr").value[0],
+                "usable": np.isfinite(tr) & (rho4 < 1)}
+    with np.errstate(invalid="ignore"):
+        se_pred = np.sqrt(2 * np.einsum("...ij,...ji->...", cov["exact"], cov["exact"]) / run.params["particles"])
+    theory = {"trace": {k: run.theory(f"trace_{k}").value for k in T.PREDICTIONS}, "cov": cov, "trace_se": se_pred}
+    return measured, theory
+
+
+def test_small_preset_claims_met_at_seed_1_with_800_examples(tmp_path):
+    """Seed 1, and 800 examples (where the fourth-moment map used to stall): every claim met."""
+    out = run_scenario("temperature", tmp_path / "s1.h5", "--seed", 1, "--set", "examples=800")
+    with sgdsim.open(out) as run:
+        assert run.status == "complete" and run.params["examples"] == 800
+        assert run.claims and all(c.met for c in run.claims), [(c.name, c.verdict, c.expected) for c in run.claims]
 
 
 @pytest.mark.parametrize("setting, fragments", [
@@ -121,7 +159,8 @@ def test_stability_edge_separates_stable_from_unstable():
         theory.sgd_stationary_covariance(A, b, edge * (1 - 1e-5), batch)
         with pytest.raises(ParameterError):
             theory.sgd_stationary_covariance(A, b, edge * (1 + 1e-5), batch)
-        assert moments.spectral_radius(moments.moment_map(A, edge, batch, True, order=2)) == pytest.approx(1.0, abs=1e-4)
+        radius = moments.spectral_radius(moments.moment_map(A, edge, batch, True, order=2))
+        assert radius == pytest.approx(1.0, abs=1e-4)
 
 
 @pytest.mark.parametrize("replace", [True, False])
