@@ -21,7 +21,7 @@ from sgdsim import spin_glass as sg
 from sgdsim import spin_glass_theory as th
 from sgdsim.claims import Claim
 from sgdsim.plotting import THEORY, figure, save
-from sgdsim.scenario import Param, Scenario, at_least, positive
+from sgdsim.scenario import Param, Scenario, at_least, non_negative, positive
 
 
 def ks_distance(samples: np.ndarray, radius: float) -> float:
@@ -70,7 +70,7 @@ def run(p: dict, seed: int, writer, progress: bool):
     model = sg.spherical_pspin(n, pp, seed=seed)
     S0 = sg.random_starts(n, r, seed=seed)
     traj = sg.descend(model, S0, "gd", dt=p["dt"], steps=p["steps"], seed=seed, points=p["points"],
-                      progress=progress)
+                      grad_tol=p["grad_tol"], progress=progress)
     sg.write_trajectory(writer, "gd", traj, attrs={"N": n})
     if traj.status != "complete":
         return traj.status, traj.message, []
@@ -119,7 +119,7 @@ def run(p: dict, seed: int, writer, progress: bool):
                    lambda_min_minus_edge_mean=float(np.mean(lam_min - edge)))
     writer.comparison(**metrics)
     writer.claims(*claims({"energy": energy, "shifted": pooled}, {"ground_state": e_0, "radius": radius}))
-    lines = [f"pspin-landscape: p = {pp}, N = {n}, {r} replicas, GD dt = {p['dt']}, {traj.steps[-1]} steps",
+    lines = [f"pspin-landscape: p = {pp}, N = {n}, {r} replicas, GD dt = {p['dt']}, {traj.message}",
              f"  band of minima (ABC): ground state {e_0:.4f} .. threshold {e_th:.4f}",
              f"  end points: e = {metrics['energy_mean']:.4f} +- {metrics['energy_stderr']:.4f} "
              f"(range {metrics['energy_min']:.4f} .. {metrics['energy_max']:.4f}), "
@@ -180,7 +180,9 @@ SCENARIO = Scenario(
         Param("n", int, 150, "number of spins N", at_least(8)),
         Param("replicas", int, 16, "number of GD runs (same couplings, independent starts)", at_least(2)),
         Param("dt", float, 0.1, "GD step", positive),
-        Param("steps", int, 3000, "GD steps", at_least(1)),
+        Param("steps", int, 3000, "GD steps (at most)", at_least(1)),
+        Param("grad_tol", float, 1e-4, "stop when every replica has |grad_S H|/sqrt(N) below this (0: run all "
+                                       "the steps)", non_negative),
         Param("points", int, 30, "recorded times (log-spaced)", at_least(2)),
     ),
     run=run,
