@@ -27,6 +27,11 @@ while E|e|^4 is not, and a standard error (which needs the fourth moment) means 
 the fourth-moment map of the step exactly (E|e|^4 < inf iff its spectral radius rho_4 < 1) and marks those
 points: their z-scores are evidence neither way.
 
+Claims (`claims`): the exact prediction holds for the trace and every covariance entry at each point with a
+finite fourth moment (familywise |z| bound); the discrete and continuous Lyapunov predictions are expected to
+fail wherever the exact theory puts them resolvably far (more than the bound + 3 of the standard errors it
+predicts) from the truth, as at the defaults and the small preset, and to hold otherwise.
+
 Data (from the seed): Gaussian features orthogonalised so that H has the eigenvalues geomspace(1, 1/condition)
 exactly, in a random basis; targets b = A w + noise * standard normal.
 """
