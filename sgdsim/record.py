@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from .dynamics import minibatch_noise_factor
 from .errors import ParameterError, RunFileError
 from .runfile import ElementWriter, RunWriter, attr_value
 
@@ -316,8 +317,8 @@ class GradientNoise:
 def gradient_noise(per_example_grads: Any, *, lr: float, batch: int, replace: bool = False) -> GradientNoise:
     """Gradient-noise trace and SGD temperature from the per-example gradients g_i (N rows, any shape after).
 
-    tr C = (1/N) sum_i |g_i - g|^2. A minibatch of B examples has gradient covariance C_B = (C / B) (N - B) /
-    (N - 1) when drawn without replacement, C / B with replacement (the finite-population correction), and
+    tr C = (1/N) sum_i |g_i - g|^2. A minibatch of B examples has gradient covariance C_B = k C with k from
+    `dynamics.minibatch_noise_factor` ((N - B) / (B (N - 1)) without replacement, 1 / B with), and
     SGD with rate lr is, to first order, Langevin dynamics at temperature T = lr tr C_B / 2, the total over
     parameters (Mandt, Hoffman & Blei 2017, eq. 9 with an isotropic reading of C; Jastrzebski et al. 2017:
     T ~ lr / B), which is what `sgdsim.networks` records as sgd_temperature for minibatches without
@@ -336,8 +337,7 @@ def gradient_noise(per_example_grads: Any, *, lr: float, batch: int, replace: bo
         raise ParameterError(f"batch must be an integer in [1, {n}] (the number of examples), got {batch!r}")
     mean = g.mean(axis=0)
     trace = float(np.mean(np.sum((g - mean) ** 2, axis=1)))
-    minibatch = trace / batch * (1.0 if replace else (n - batch) / (n - 1))
-    return GradientNoise(float(np.linalg.norm(mean)), trace, lr * minibatch / 2)
+    return GradientNoise(float(np.linalg.norm(mean)), trace, lr * trace * minibatch_noise_factor(n, batch, replace) / 2)
 
 
 def sharpness(hvp, dim: int, *, iters: int = 100, tol: float = 1e-6, seed: int = 0) -> float:
