@@ -284,7 +284,7 @@ SCENARIO = Scenario(
     run=run,
     plot=plot,
     presets={"small": dict(N=400, students=10, t_max=35.0, overlap=0.2, records=21, spread_N="50,100,200,400"),
-             "realizable3": dict(K=3, M=3, overlap=0.02, t_max=80.0),
+             "realizable3": dict(K=3, M=3, overlap=0.05, t_max=80.0),
              "overparameterized": dict(K=4, M=2, t_max=60.0)},
     validate=lambda p: (f"N ({p['N']}) and every spread_N must be at least M ({p['M']})"
                         if min(p["N"], *parse_list(p["spread_N"], int, 2)) < p["M"] else None),
