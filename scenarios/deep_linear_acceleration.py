@@ -14,7 +14,7 @@ steps than depth 1 at its best rate (the end-to-end rate |W_e|^{2-2/N} grows as 
 it does not: there GD's best rate is set by the fixed curvature, which depth cannot beat.
 
 Claims (`claims`): for p > 2 the best deep net reaches the target in fewer than ACCELERATION times the steps of
-depth 1, for p = 2 it does not (Arora, Cohen & Hazan 2018, Sec. 6, Figs. 4-5); and GD on the factors follows
+depth 1, for p = 2 it does not (Arora, Cohen & Hazan 2018, Sec. 6); and GD on the factors follows
 the end-to-end ODE (their Theorem 1, exact as lr -> 0) to first order in lr: the largest gap
 |L_GD(k) - L_ODE(k lr)| / (L(0) - L*) over the run, at the smallest learning rate of the grid and at half of it
 (twice the steps, the same times), halves with the step: fitted order log2(gap(lr) / gap(lr/2)) = 1, within
@@ -36,7 +36,7 @@ SOURCE = "Arora, Cohen & Hazan 2018, 'On the optimization of deep networks: impl
 EQUATION = "dW_e/dt = -lambda N W_e - sum_j (W_e W_e^T)^((j-1)/N) grad L(W_e) (W_e^T W_e)^((N-j)/N), t = step * lr"
 ACCELERATION = 0.5   # depth "accelerates" when it needs fewer than this fraction of depth 1's steps to the target
 ORDER_TOLERANCE = 0.5   # fitted order of the GD-vs-ODE gap: half-way between the neighbouring orders 0 and 2
-ACCELERATION_SOURCE = "Arora, Cohen & Hazan 2018, Sec. 6 (Figs. 4-5): depth accelerates l_4, not l_2 regression"
+ACCELERATION_SOURCE = "Arora, Cohen & Hazan 2018, Sec. 6 (experiments): depth accelerates l_4, not l_2 regression"
 
 
 def _validate(p: dict) -> str | None:
@@ -83,12 +83,11 @@ def step_ratios(to_target: dict, total: int) -> tuple[float, float]:
     `to_target` maps depth -> steps (inf: not reached). Depth 1 not reaching the target within `total` steps
     counts as reaching it at `total` for the upper bound (which can only understate the acceleration) and as
     never for the lower bound (0 unless the deep net also misses: then NaN, undecided)."""
-    s1 = to_target[1]
-    sd = min(v for N, v in to_target.items() if N > 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        upper = sd / min(s1, total) if np.isfinite(sd) else float("inf")
-        lower = float(np.float64(sd) / np.float64(s1)) if np.isfinite(s1) or np.isfinite(sd) else float("nan")
-    return float(upper), lower
+    s1 = float(to_target[1])
+    sd = float(min(v for N, v in to_target.items() if N > 1))
+    upper = sd / min(s1, total) if np.isfinite(sd) else float("inf")
+    lower = sd / s1 if np.isfinite(s1) or np.isfinite(sd) else float("nan")
+    return upper, lower
 
 
 def claims(measured: dict, theory: dict) -> list[Claim]:

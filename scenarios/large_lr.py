@@ -17,7 +17,7 @@ several times longer (or on twice the data), the small-lr networks learn Q too (
 Claims (`claims`), with standard errors over the ensemble members (a member's small-lr Q error is either ~0 or
 ~0.5, so the ensemble is large) and one-sided Student-t bounds at false-alarm rate FALSE_ALARM: the schedule
 the theory says learns Q (large then decayed) ends with a Q-only test error below LINEAR_Q_FLOOR, and the other
-(small lr) above it by a positive margin: its Q-only error minus the learner's is > 0.
+(small lr) ends with a larger one: its Q-only error minus the learner's is > 0.
 """
 from __future__ import annotations
 

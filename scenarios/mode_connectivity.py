@@ -27,7 +27,7 @@ from sgdsim.scenario import Param, Scenario, at_least, positive
 
 BARRIER_FRACTION = 0.1   # "essentially no barrier": the optimized path's barrier below a tenth of the straight line's
 SOURCE = "Draxler, Veschgini, Salmhofer & Hamprecht 2018, 'Essentially no barriers in neural network energy " \
-         "landscape', Sec. 5; Garipov et al. 2018, Sec. 1 (the straight line between minima has a barrier)"
+         "landscape', Sec. 5; Garipov et al. 2018 (the straight line between two minima crosses a barrier)"
 
 
 def claims(measured: dict, theory: dict) -> list[Claim]:

@@ -78,7 +78,7 @@ def test_small_preset_matches_theory_and_peaks_at_ratio_one(tmp_path, seed):
             assert {"optimal_stopping_a0.5", "optimal_stopping_a1", "optimal_stopping_a2"} <= _not_met(measured,
                                                                                                       wrong, R)
         peak_at_2 = {**theory, "final": {**theory["final"], 2.0: 10.0}}
-        assert _not_met(measured, peak_at_2, R) == {"peak_at_ratio_one"}
+        assert _not_met(measured, peak_at_2, R) == {"late_test_peak"}
 
 
 def test_user_pool_runs(tmp_path, rng):
