@@ -24,6 +24,7 @@ import h5py
 import numpy as np
 
 from .errors import RunFileError
+from .runloop import Status
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
 PARTIAL = ".partial"
@@ -137,7 +138,7 @@ def recover(path: str | os.PathLike) -> tuple[pathlib.Path, int, float]:
             if "parameters" not in h5 or "h5md" not in h5:
                 raise RunFileError(f"{partial}: not an sgdsim run file (missing /parameters or /h5md)")
             step, time = last_flushed(h5)
-            h5.attrs["status"] = "killed"
+            h5.attrs["status"] = Status.KILLED.value
             h5.attrs["message"] = (f"killed before closing; recovered up to step {step} (t = {time:g}), the last "
                                    f"flushed" if step >= 0 else "killed before closing; nothing was flushed")
             h5.attrs["last_flushed_step"] = np.int64(step)
