@@ -232,7 +232,7 @@ SCENARIO = Scenario(
         Param("d", int, 1000, "dimension", at_least(2)),
         Param("n", int, 2000, "examples (n >= d)", at_least(2)),
         Param("alpha", float, 2.0, "spectrum lambda_j = j^-alpha (alpha > 1)", positive),
-        Param("beta", float, 0.25, "target x*_j = j^-beta", lambda v: None),
+        Param("beta", float, 0.25, "target x*_j = j^-beta (alpha + 2 beta > 1)"),
         Param("batch", int, 4, "minibatch size B (drawn with replacement)", at_least(1)),
         Param("lr_fraction", float, 0.5, "learning rate as a fraction of the critical lr_c", positive),
         Param("particles", int, 100, "SGD chains", at_least(2)),
