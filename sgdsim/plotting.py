@@ -67,7 +67,7 @@ def overview(run, path: str | Path, most: int = 9, log: str = "") -> Path:
         flat = el.value.reshape(len(el.time), -1).astype(float)
         if flat.shape[1] <= 8:
             for k in range(flat.shape[1]):
-                ax.plot(el.time, flat[:, k], lw=1.2, label=None if flat.shape[1] == 1 else f"[{k}]")
+                ax.plot(el.time, flat[:, k], lw=1.2, label="measured" if flat.shape[1] == 1 else f"[{k}]")
         else:
             ax.plot(el.time, flat.mean(axis=1), lw=1.4, label=f"mean of {flat.shape[1]}")
             ax.fill_between(el.time, flat.min(axis=1), flat.max(axis=1), alpha=0.2, label="min-max")
@@ -80,7 +80,7 @@ def overview(run, path: str | Path, most: int = 9, log: str = "") -> Path:
             ax.set_xscale("log")
         if "y" in log:
             ax.set_yscale("log")
-        if ax.get_legend_handles_labels()[0]:
+        if len(ax.get_legend_handles_labels()[0]) > 1:
             ax.legend(fontsize=7)
     for ax in axes[len(shown):]:
         ax.set_visible(False)

@@ -82,17 +82,20 @@ def plot_sweep(directory: str | os.PathLike, path: str | os.PathLike | None = No
         return np.array([m for m, _, _ in stats]), np.array([e for _, e, _ in stats])
 
     for ax, (kind, name, extra) in zip(axes, panels):
-        marked = False
+        marked = theory_drawn = False
         for k, combo in enumerate(combos):
             label = ", ".join(f"{n}={v}" for n, v in zip(others, combo)) or ("measured" if kind == "metric" else
                                                                              "fraction held")
             if kind == "metric":
                 mean, se = curve(s.metrics[name], combo)
-                line = ax.errorbar(xpos, mean, yerr=se, marker="o", ms=3, capsize=2, lw=1.2, label=label)
+                color = f"C{k % 10}"
+                if np.isfinite(mean).any():   # a combination without a completed run has no line (nor legend entry)
+                    ax.errorbar(xpos, mean, yerr=se, marker="o", ms=3, capsize=2, lw=1.2, label=label, color=color)
                 predicted = curve(s.metrics[extra], combo)[0] if extra else None
                 if predicted is not None and np.isfinite(predicted).any():
-                    style = THEORY if len(combos) == 1 else {**THEORY, "color": line.lines[0].get_color()}
-                    ax.plot(xpos, predicted, label="theory" if k == 0 else None, **style)
+                    style = THEORY if len(combos) == 1 else {**THEORY, "color": color}
+                    ax.plot(xpos, predicted, label=None if theory_drawn else "theory", **style)
+                    theory_drawn = True
             else:
                 stated = claims.met[:, extra] >= 0
                 held = claims.verdict[:, extra] == "holds"
@@ -103,7 +106,9 @@ def plot_sweep(directory: str | os.PathLike, path: str | os.PathLike | None = No
                     f = held[sel].mean() if n else math.nan
                     frac.append(f)
                     err.append(math.sqrt(f * (1 - f) / n) if n else math.nan)
-                ax.errorbar(xpos, frac, yerr=err, marker="o", ms=3, capsize=2, lw=1.2, label=label)
+                if np.isfinite(frac).any():
+                    ax.errorbar(xpos, frac, yerr=err, marker="o", ms=3, capsize=2, lw=1.2, label=label,
+                                color=f"C{k % 10}")
             bad = [x for xp, x in zip(xpos, xs) if (diverged & select(combo) & at(x)).any()]
             if bad:
                 where = [xp for xp, x in zip(xpos, xs) if x in bad]

@@ -27,7 +27,7 @@ def _draws(artist) -> bool:
         y = np.asarray(artist.get_ydata(), dtype=float)
         return bool(np.any(np.isfinite(x) & np.isfinite(y))) and artist.get_visible()
     if hasattr(artist, "get_paths"):
-        return len(artist.get_paths()) > 0
+        return any(np.isfinite(path.vertices).all(axis=1).any() for path in artist.get_paths())
     return artist.get_visible()
 
 
