@@ -106,6 +106,10 @@ def _sweep_parser(sub) -> None:
                     help="Numba cache of the workers sgdsim starts, on node-local disk (default: inherit "
                          "NUMBA_CACHE_DIR, else Numba's default beside the sources)")
     sw.add_argument("--resume", action="store_true", help="continue the sweep in --out: run what is missing")
+    sw.add_argument("--max-memory", metavar="SIZE", help="refuse a sweep whose runs, --workers at a time, need "
+                                                          "more memory than SIZE (default: the memory available)")
+    sw.add_argument("--max-output", metavar="SIZE", help="refuse a sweep whose run files together exceed SIZE "
+                                                          "(default: the free disk)")
     sw.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
 
@@ -245,9 +249,14 @@ def _plot(args) -> int:
 
 
 def _sweep(args) -> int:
-    from .sweep import make_spec, open_executor, parse_grid, run_sweep
+    from .sweep import make_spec, make_tasks, open_executor, parse_grid, run_sweep
     spec = make_spec(args.scenario, parse_grid(args.grid), fixed=_overrides(args.set), preset=args.preset,
                      replicates=args.replicates, seed=args.seed)
+    if args.engine == "local":  # a cluster's workers have their own machines' memory and disks
+        check_resources(get_scenario(spec.scenario), [t.params for t in make_tasks(spec)], Path(args.out) / "runs",
+                        parallel=args.workers or os.cpu_count() or 1,
+                        max_memory=None if args.max_memory is None else parse_size(args.max_memory, "--max-memory"),
+                        max_output=None if args.max_output is None else parse_size(args.max_output, "--max-output"))
     try:
         with open_executor(args.engine, args.workers, args.scheduler, args.numba_cache_dir) as (executor, threads):
             result = run_sweep(spec, args.out, executor, resume=args.resume, progress=not args.quiet,

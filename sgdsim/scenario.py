@@ -204,16 +204,21 @@ def free_disk(path: str | Path) -> int:
     return shutil.disk_usage(folder).free
 
 
-def check_resources(scenario: Scenario, params: dict, out: str | Path, *, runs: int = 1, parallel: int = 1,
+def check_resources(scenario: Scenario, params: dict | list[dict], out: str | Path, *, parallel: int = 1,
                     max_memory: int | None = None, max_output: int | None = None) -> tuple[float, float] | None:
-    """Refuse, before anything is allocated, a run (or `runs` runs, `parallel` at a time) whose estimated
-    memory exceeds `max_memory` (default: what the machine has available) or whose output exceeds
-    `max_output` (default: the free disk where `out` goes): a one-line ParameterError with both numbers and
-    what to change. Returns the scenario's estimate (memory, output) for one run, None if it gives none."""
+    """Refuse, before anything is allocated, a run (or the runs of a list of parameter sets, `parallel` at a
+    time) whose estimated memory exceeds `max_memory` (default: what the machine has available) or whose
+    output exceeds `max_output` (default: the free disk where `out` goes): a one-line ParameterError with both
+    numbers and what to change. Returns the estimate (largest memory of one run, total output), None if the
+    scenario gives none."""
     if scenario.estimate is None:
         return None
-    memory, output = scenario.estimate(params)
-    need_memory, need_output = memory * parallel, output * runs
+    sets = params if isinstance(params, list) else [params]
+    estimates = [scenario.estimate(p) for p in sets]
+    memory, output = max(m for m, _ in estimates), sum(o for _, o in estimates)
+    runs = len(sets)
+    parallel = min(parallel, runs)
+    need_memory, need_output = memory * parallel, output
     memory_limit = available_memory() if max_memory is None else max_memory
     output_limit = free_disk(out) if max_output is None else max_output
     many = f" ({runs} runs, {parallel} at a time)" if runs > 1 else ""

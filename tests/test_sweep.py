@@ -368,3 +368,17 @@ def test_workers_die_with_a_killed_driver(plugin, tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
         assert _gone(pids) == set()
+
+
+def test_a_sweep_too_large_for_the_machine_is_refused_before_it_runs(plugin, tmp_path, capsys):
+    """Issue 13.2 for sweeps: the runs' estimated output is summed, their memory taken --workers at a time."""
+    args = ["sweep", "plugin-decay", "--grid", "records=1000,2000", "--replicates", "2", "--out", str(tmp_path / "s"),
+            "--workers", "1", "--quiet"]
+    assert main([*args, "--max-output", "100K"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "sgdsim: error: plugin-decay (4 runs, 1 at a time) would write about 140.6 KiB, more than the 100.0 KiB "
+        "allowed by --max-output; record less often (or raise --max-output)")
+    assert main([*args[:-3], "--workers", "2", "--max-memory", "60K", "--quiet"]) == 2
+    assert "needs about 93.8 KiB of memory, more than the 60.0 KiB allowed by --max-memory" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+    assert main([*args, "--max-output", "1M"]) == 0
