@@ -164,6 +164,30 @@ def record_bytes(records: int, *value_shapes: tuple, itemsize: int = 8) -> int:
     return int(records) * per_row
 
 
+PARTICLE_COPIES = 8   # arrays of one row per particle a particle run holds (state, start, velocity, RNG state,
+                      # first hits, divergence steps, the final copy, a reduction's temporary): the estimate's margin
+
+
+def recorder_estimate(recorder, n_steps: int, particles: int, dim: int) -> tuple[int, int]:
+    """(memory, output) in bytes of `sgdsim.simulate` with this `Recorder`: the particle arrays, the
+    record-step table and the recorded observables (kept in memory too, as `Outcome.observables`) for memory;
+    the recorded observables and snapshots for the run file (uncompressed). A ready-made `Scenario.estimate`
+    for scenarios built on one particle run (add what else they hold)."""
+    if recorder.log_points:
+        records = recorder.log_points + 2
+    else:
+        every = recorder.every or max(1, n_steps // 100)
+        records = -(-n_steps // every) + 1
+    shapes = [s for s, on in (((dim,), recorder.mean), ((dim, dim), recorder.covariance), ((), recorder.loss))
+              if on]
+    if recorder.histogram is not None:
+        shapes.append((len(recorder.histogram[1]) - 1,))
+    observables = record_bytes(records, *shapes)
+    snapshots = record_bytes(records, (min(recorder.snapshot, particles), dim)) if recorder.snapshot else 0
+    memory = PARTICLE_COPIES * 8 * particles * dim + STEP_TIME_BYTES * records + observables
+    return memory, observables + snapshots
+
+
 _SIZE = re.compile(r"\s*([0-9]*\.?[0-9]+)\s*([kmgtp]?)i?b?\s*", re.IGNORECASE)
 
 

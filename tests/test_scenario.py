@@ -61,3 +61,32 @@ def test_registry_finds_the_installed_scenarios():
     assert {"double-well", "temperature", "saddle-escape"} <= set(scenarios())
     with pytest.raises(ParameterError, match="unknown scenario 'x' \\(valid: .*double-well"):
         get_scenario("x")
+
+
+
+def test_recorder_estimate_counts_what_the_recorder_stores(tmp_path):
+    """Issue 13.2: the default estimate of a particle run's output is the size of what the run file holds
+    (uncompressed: at least the compressed size), and its records are counted without building them. (The
+    kernel variant is the double-well scenario's: compiled once for the suite.)"""
+    import h5py
+    import numpy as np
+
+    import sgdsim
+    from sgdsim.scenario import recorder_estimate
+
+    recorder = sgdsim.Recorder(every=25, histogram=(0, np.linspace(-2, 2, 11)), snapshot=7)
+    path = tmp_path / "r.h5"
+    with sgdsim.RunWriter(path, scenario="t", params={}, seed=0) as writer:
+        sgdsim.simulate(sgdsim.finite_sum_double_well(16, 7.0, seed=1), sgdsim.SGD(lr=0.01, batch=2),
+                        np.zeros((40, 1)), n_steps=100, seed=0, recorder=recorder, writer=writer, progress=False)
+    stored = 0
+    with h5py.File(path) as f:
+        for group in ("observables", "particles"):
+            for g in f[group].values():
+                g = g["position"] if group == "particles" else g
+                stored += sum(g[k][()].nbytes for k in ("step", "time", "value"))
+    memory, output = recorder_estimate(recorder, 100, 40, 1)
+    assert output == stored   # 5 records of mean, covariance, loss, density (10 bins) and 7 snapshots
+    assert memory >= 40 * 8
+    _, huge = recorder_estimate(sgdsim.Recorder(every=1), 10 ** 9, 20000, 1)
+    assert huge == (10 ** 9 + 1) * 3 * (16 + 8)   # mean, covariance and loss at every step: 72 GB
