@@ -122,7 +122,8 @@ def test_first_order_ode_is_gradient_flow_on_eps(rng):
 
 
 def test_sgd_kernel_equals_its_twin_and_is_reproducible(rng):
-    """Same draws, same update (to rounding); bit-identical for 1 or 2 threads and for 20 steps in two chunks."""
+    """Same draws, same update (to rounding); bit-identical for 1 or 2 threads and for 20 steps in two chunks;
+    the compiled order parameters equal W W^T / N and W W*^T / N."""
     S, N = 3, 41
     W0, v0 = rng.standard_normal((S, K, N)), rng.standard_normal((S, K))
     Ws, vs = rng.standard_normal((M, N)), rng.standard_normal(M)
@@ -144,6 +145,10 @@ def test_sgd_kernel_equals_its_twin_and_is_reproducible(rng):
         numba.set_num_threads(threads)
     np.testing.assert_array_equal(W, W3)
     np.testing.assert_array_equal(v, v3)
+    Q, R = np.empty((S, K, K)), np.empty((S, K, M))
+    cs.order_parameters(W, Ws, Q, R)                      # compiled loops against their NumPy twin
+    np.testing.assert_allclose(Q, W @ W.transpose(0, 2, 1) / N, rtol=1e-12)
+    np.testing.assert_allclose(R, W @ Ws.T / N, rtol=1e-12)
 
 
 def test_ode_engines_agree(rng):
