@@ -82,8 +82,8 @@ def run(p: dict, seed: int, writer, progress: bool):
         for method, temp in (("gd", 0.0), ("langevin", T)):
             scheme = p["sampler"] if method == "langevin" else method
             traj = sg.descend(model, S0, scheme, dt=p["dt"], steps=steps, temperature=temp, seed=seed + n,
-                              points=p["points"], waiting=tuple(waiting), progress=progress)
-            sg.write_trajectory(writer, f"{method}_N{n}", traj, attrs={"N": n, "temperature": temp, "scheme": scheme})
+                              points=p["points"], waiting=tuple(waiting), progress=progress, writer=writer,
+                              name=f"{method}_N{n}", attrs={"N": n, "temperature": temp, "scheme": scheme})
             if traj.status != "complete":
                 return traj.status, f"{method} N={n}: {traj.message}", lines
             finals[method].append(traj.energy[-1])

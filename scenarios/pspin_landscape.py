@@ -70,8 +70,7 @@ def run(p: dict, seed: int, writer, progress: bool):
     model = sg.spherical_pspin(n, pp, seed=seed)
     S0 = sg.random_starts(n, r, seed=seed)
     traj = sg.descend(model, S0, "gd", dt=p["dt"], steps=p["steps"], seed=seed, points=p["points"],
-                      grad_tol=p["grad_tol"], progress=progress)
-    sg.write_trajectory(writer, "gd", traj, attrs={"N": n})
+                      grad_tol=p["grad_tol"], progress=progress, writer=writer, name="gd", attrs={"N": n})
     if traj.status != "complete":
         return traj.status, traj.message, []
     S = traj.end

@@ -14,6 +14,7 @@ from pathlib import Path
 from . import __version__
 from .errors import ParameterError, SgdsimError
 from .claims import all_met, table as claims_table
+from .runloop import Interrupt, StopSignal
 from .runread import open_run
 from .scenario import (broken_scenarios, check_resources, figure_path, get_scenario, is_installed, parse_size,
                        scenarios)
@@ -165,10 +166,11 @@ def _run(args) -> int:
                     max_memory=None if args.max_memory is None else parse_size(args.max_memory, "--max-memory"),
                     max_output=None if args.max_output is None else parse_size(args.max_output, "--max-output"))
     started = time.perf_counter()
-    status, message, lines = scenario.write_run(params, args.seed, out, not args.quiet)
+    with Interrupt() as stop:   # SIGINT/SIGTERM: the run loop stops at its next chunk, the file says interrupted
+        status, message, lines = scenario.write_run(params, args.seed, out, not args.quiet)
     if args.plot:
         with open_run(out) as run:
-            scenario.plot(run, figure_path(out))
+            _draw(scenario, run, figure_path(out))
     with open_run(out) as run:
         claims, reached = run.claims, run.reached()
     if not args.quiet:
@@ -180,11 +182,23 @@ def _run(args) -> int:
               + f"   ({time.perf_counter() - started:.1f} s)")
     if status != "complete":
         print(f"sgdsim: run {status}: {message}; {reached}", file=sys.stderr)
-        return EXIT_RUN_FAILED
+        return stop.exit_code if status == "interrupted" and stop.requested else EXIT_RUN_FAILED
     if args.check and not all_met(claims):
         print(f"sgdsim: check: {_unmet(claims)}", file=sys.stderr)
         return EXIT_RUN_FAILED
     return EXIT_OK
+
+
+def _draw(scenario, run, target) -> None:
+    """The scenario's figure; for a run that stopped early (interrupted, diverged, killed) whose file lacks
+    what that figure needs, every observable against time instead."""
+    try:
+        scenario.plot(run, target)
+    except Exception:
+        if run.status == "complete":
+            raise
+        from .plotting import overview
+        overview(run, target)
 
 
 def _unmet(claims) -> str:
@@ -240,7 +254,7 @@ def _plot(args) -> int:
         if is_installed(run.scenario):
             if args.log:
                 raise ParameterError(f"--log applies to runs without a scenario figure; {run.scenario} draws its own")
-            get_scenario(run.scenario).plot(run, target)
+            _draw(get_scenario(run.scenario), run, target)
         else:  # e.g. a run written by sgdsim.record: every observable against time
             from .plotting import overview
             overview(run, target, log=args.log or "")
@@ -316,6 +330,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sgdsim: interrupted", file=sys.stderr)
         return 130
+    except StopSignal as e:
+        print(f"sgdsim: {e}", file=sys.stderr)
+        return 128 + e.signum
     except BrokenPipeError:  # e.g. `sgdsim inspect run.h5 | head -1`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return EXIT_BROKEN_PIPE

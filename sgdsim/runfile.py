@@ -21,15 +21,18 @@ import json
 import math
 import os
 import pathlib
+import signal
 from typing import Any
 
 import h5py
 import numpy as np
 
+from .runloop import Status, StopSignal
+
 
 __all__ = ["RunWriter", "ElementWriter", "EventWriter", "STATUSES", "attr_value", "attr_to_python"]
 
-STATUSES = ("complete", "diverged", "failed", "killed")   # killed: set by sgdsim.recover
+STATUSES = tuple(str(s) for s in Status if s is not Status.RUNNING)   # killed: set by sgdsim.recover
 _CHUNK_TARGET = 256 * 1024  # bytes per chunk; inside the 64 KiB - 1 MiB band for all but huge rows
 _COMPRESSION = {"compression": "gzip", "compression_opts": 4, "shuffle": True}
 LIBVER = ("v110", "v110")            # file-format bounds with SWMR: readable by HDF5 >= 1.10 (h5dump 1.10 included)
@@ -376,9 +379,13 @@ class RunWriter:
         if exc is None:
             self.close("complete")
         elif not self._closed:
-            msg = " ".join(f"{type(exc).__name__}: {exc}".splitlines())
+            if isinstance(exc, (KeyboardInterrupt, StopSignal)):
+                name = "SIGINT" if isinstance(exc, KeyboardInterrupt) else signal.Signals(exc.signum).name
+                status, msg = "interrupted", f"interrupted by {name}: everything up to the last flush is kept"
+            else:
+                status, msg = "failed", " ".join(f"{type(exc).__name__}: {exc}".splitlines())
             try:
-                self.close("failed", msg)
+                self.close(status, msg)
             except Exception:
                 pass  # never mask the original exception
         return False

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from .errors import ParameterError
 
-__all__ = ["Status", "Schedule", "Interrupt", "LoopResult", "drive"]
+__all__ = ["Status", "Schedule", "Interrupt", "StopSignal", "LoopResult", "drive", "active_interrupt"]
 
 
 class Status(str, enum.Enum):
@@ -97,28 +97,46 @@ class Schedule:
         return sum(1 for _ in self(n_steps))
 
 
+class StopSignal(BaseException):
+    """SIGTERM (or SIGINT) arriving outside a chunked loop: unwinds like KeyboardInterrupt, so the run file is
+    closed with status "interrupted" at its last flush."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
+
+
+_ACTIVE: list[Interrupt] = []
+_DRIVING = [0]
+
+
 class Interrupt:
-    """Within `with Interrupt() as stop:`, SIGINT and SIGTERM set `stop.signal` instead of raising; the run loop
-    stops at the next chunk boundary. Outside the main thread (a sweep worker thread) it installs nothing."""
+    """Within `with Interrupt() as stop:` (what `sgdsim run` does), SIGINT and SIGTERM are noted in
+    `stop.signal`: a run loop (`drive`) that is running stops at its next chunk boundary with the state reached
+    recorded; outside one, the signal unwinds at once (KeyboardInterrupt for SIGINT, StopSignal for SIGTERM).
+    A second SIGINT always unwinds at once. Outside the main thread it installs nothing."""
 
     def __init__(self) -> None:
         self.signal: int | None = None
         self._previous: dict = {}
 
     def _note(self, signum, frame) -> None:
-        if self.signal is not None and signum == signal.SIGINT:   # a second Ctrl-C: stop at once
-            raise KeyboardInterrupt
+        again = self.signal is not None
         self.signal = signum
+        if _DRIVING[0] == 0 or (again and signum == signal.SIGINT):
+            raise KeyboardInterrupt if signum == signal.SIGINT else StopSignal(signum)
 
     def __enter__(self) -> Interrupt:
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._note)
+        _ACTIVE.append(self)
         return self
 
     def __exit__(self, *exc) -> bool:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        _ACTIVE.remove(self)
         return False
 
     @property
@@ -135,6 +153,11 @@ class Interrupt:
         return 128 + int(self.signal) if self.signal is not None else 0
 
 
+def active_interrupt() -> Interrupt | None:
+    """The innermost `Interrupt` guard in force, if any."""
+    return _ACTIVE[-1] if _ACTIVE else None
+
+
 @dataclass(frozen=True)
 class LoopResult:
     status: Status
@@ -142,37 +165,55 @@ class LoopResult:
     steps_done: int
 
 
-def drive(advance: Callable[[int], None], n_steps: int, schedule: Schedule, record: Callable[[int], None], *,
-          diverged: Callable[[], str | None] | None = None, interrupt: Interrupt | None = None,
-          progress: bool = False, unit: str = "step", target_seconds: float = 0.3,
-          start: int = 0) -> LoopResult:
+def drive(advance: Callable[[int], int | None], n_steps: int, schedule: Schedule, record: Callable[[int], None], *,
+          diverged: Callable[[], str | None] | None = None, stopped: Callable[[], bool] | None = None,
+          progress: bool = False, unit: str = "step", target_seconds: float = 0.3, start: int = 0) -> LoopResult:
     """Advance from step `start` to `n_steps`, calling `record(step)` at every record step of `schedule`.
 
-    Chunks grow or shrink to about `target_seconds` of work (never past the next record step); after every
-    chunk: the progress bar, the divergence check (stop, status diverged, its message) and the interrupt check
-    (record the step reached, status interrupted)."""
-    step = start
+    `advance(k)` takes k steps, or fewer when the engine stops by itself (it then returns how many it took and
+    `stopped()` is true): the step reached is recorded and the loop ends complete. Chunks grow or shrink to
+    about `target_seconds` of work (never past the next record step); after every chunk come the progress bar,
+    the divergence check (stop, status diverged, its message) and the interrupt check (under an `Interrupt`
+    guard: record the step reached, status interrupted)."""
+    step, last = start, start
     record(step)
+    problem = diverged() if diverged is not None else None
+    if problem:
+        return LoopResult(Status.DIVERGED, problem, step)
     chunk = 8   # the first chunk measures the cost of a step (and pays for compilation)
-    with tqdm(total=n_steps - start, disable=None if progress else True, delay=1.0, unit=unit, leave=False) as bar:
-        while step < n_steps:
-            target = schedule.after(step, n_steps)
-            while step < target:
-                k = min(chunk, target - step)
-                began = time.perf_counter()
-                advance(k)
-                elapsed = time.perf_counter() - began
-                step += k
-                bar.update(k)
-                chunk = max(1, min(1 << 40, int(target_seconds * k / max(elapsed, 1e-9))))
-                problem = diverged() if diverged is not None else None
-                if problem:
-                    return LoopResult(Status.DIVERGED, problem, step)
-                if interrupt is not None and interrupt.requested:
-                    record(step)
-                    return LoopResult(Status.INTERRUPTED, f"interrupted by {interrupt.name} at step {step} of "
-                                                          f"{n_steps}", step)
-            record(step)
+    interrupt = active_interrupt()
+    _DRIVING[0] += 1
+    try:
+        with tqdm(total=n_steps - start, disable=None if progress else True, delay=1.0, unit=unit,
+                  leave=False) as bar:
+            while step < n_steps:
+                target = schedule.after(step, n_steps)
+                while step < target:
+                    k = min(chunk, target - step)
+                    began = time.perf_counter()
+                    taken = advance(k)
+                    taken = k if taken is None else int(taken)
+                    elapsed = time.perf_counter() - began
+                    step += taken
+                    bar.update(taken)
+                    if taken:
+                        chunk = max(1, min(1 << 40, int(target_seconds * taken / max(elapsed, 1e-9))))
+                    problem = diverged() if diverged is not None else None
+                    if problem:
+                        return LoopResult(Status.DIVERGED, problem, step)
+                    if taken < k and stopped is not None and stopped():
+                        if step != last:
+                            record(step)
+                        return LoopResult(Status.COMPLETE, "", step)
+                    if interrupt is not None and interrupt.requested:
+                        if step != last:
+                            record(step)
+                        return LoopResult(Status.INTERRUPTED, f"interrupted by {interrupt.name} at step {step} "
+                                                              f"of {n_steps}", step)
+                record(step)
+                last = step
+    finally:
+        _DRIVING[0] -= 1
     return LoopResult(Status.COMPLETE, "", step)
 
 

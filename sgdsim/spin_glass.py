@@ -31,9 +31,9 @@ import os
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm import tqdm
 
 from .errors import ParameterError
+from .runloop import Schedule, Status, drive
 from .solvers import pspin as kernels
 from .spin_glass_theory import Xi
 
@@ -188,13 +188,104 @@ def metropolis_log_ratio(S, S_new, H, H_new, grad, grad_new, dt: float, temperat
     return -(H_new - H) / temperature - quad
 
 
+class _Descent:
+    """The state of R replicas under one dynamics, advanced k steps at a time by the run loop."""
+
+    def __init__(self, model, S0, method, dt, temperature, fraction, seed, grad_tol):
+        self.model, self.method, self.dt, self.grad_tol = model, method, dt, grad_tol
+        n, r = S0.shape
+        self.n, self.r = n, r
+        self.rng = np.random.default_rng([int(seed), 0xD1CE])
+        self.S = kernels.to_sphere(np.array(S0, float))
+        self.start = self.S.copy()
+        noisy = method in ("langevin", "langevin-euler") and temperature > 0
+        self.metropolis = method == "langevin" and temperature > 0
+        self.temperature = temperature
+        self.noise = math.sqrt(2.0 * temperature * dt) if noisy else 0.0
+        self.batch_size = max(1, int(round(fraction * n)))
+        self.accepted = np.zeros(r)
+        self.step = 0
+        self.stopped = False
+        self.H = self.grad = None
+        if method != "minibatch":
+            self._full()
+
+    def _full(self):
+        self.H, G = self.model.energy_gradient(self.S)
+        self.grad = kernels.tangent(self.S, G)
+
+    def grad_norm(self) -> np.ndarray:
+        return np.sqrt(np.einsum("ir,ir->r", self.grad, self.grad) / self.n)
+
+    def advance(self, k: int) -> int:
+        """Up to k steps; fewer when every replica's gradient norm falls below grad_tol (checked before each
+        step, as the state is recorded there). Returns the number of steps taken."""
+        for taken in range(k):
+            if self.grad_tol > 0 and bool(np.all(self.grad_norm() < self.grad_tol)):
+                self.stopped = True
+                return taken
+            self._one_step()
+            self.step += 1
+        return k
+
+    def _one_step(self) -> None:
+        S, dt = self.S, self.dt
+        if self.method == "minibatch":
+            batch = np.sort(self.rng.choice(self.n, self.batch_size, replace=False))
+            self.grad = kernels.tangent(S, self.model.energy_gradient(S, batch)[1])
+        step_vector = -dt * self.grad
+        if self.noise:
+            step_vector += self.noise * kernels.tangent(S, self.rng.standard_normal(S.shape))
+        S_new = kernels.to_sphere(S + step_vector)
+        if self.method == "minibatch":
+            self.S = S_new
+            return
+        H_new, G_new = self.model.energy_gradient(S_new)
+        grad_new = kernels.tangent(S_new, G_new)
+        take = np.ones(self.r, bool)
+        if self.metropolis:
+            log_ratio = metropolis_log_ratio(S, S_new, self.H, H_new, self.grad, grad_new, dt, self.temperature)
+            take = np.log(self.rng.random(self.r)) < log_ratio
+            self.accepted += take
+        self.S = np.where(take, S_new, S)
+        self.H = np.where(take, H_new, self.H)
+        self.grad = np.where(take, grad_new, self.grad)
+
+    def observables(self, kept: np.ndarray) -> dict:
+        """One record: energy per spin, gradient norm, overlaps, acceptance, aging correlations."""
+        if self.method == "minibatch":
+            self._full()
+        S, n, r = self.S, self.n, self.r
+        q = S.T @ S / n
+        off = ~np.eye(r, dtype=bool)
+        return {"energy": self.H / n, "grad_norm": self.grad_norm(),
+                "overlap_start": np.einsum("ir,ir->r", S, self.start) / n,
+                "overlap_replicas": q[off].mean() if r > 1 else np.nan,
+                "acceptance": self.accepted / self.step if self.metropolis and self.step else np.ones(r),
+                "overlap_waiting": np.einsum("wir,ir->wr", kept, S) / n}
+
+    def diverged(self) -> str | None:
+        finite = np.all(np.isfinite(self.S), axis=0)
+        if self.H is not None:
+            finite &= np.isfinite(self.H)
+        if finite.all():
+            return None
+        return (f"energy not finite at step {self.step} (t = {self.step * self.dt:g}), replica "
+                f"{int(np.argmin(finite))}: lower dt")
+
+
 def descend(model: SphericalPSpin, S0: np.ndarray, method: str = "gd", *, dt: float, steps: int,
             temperature: float = 0.0, fraction: float = 1.0, seed: int = 0, points: int = 40,
-            waiting: tuple[int, ...] = (), grad_tol: float = 0.0, progress: bool = False) -> Trajectory:
+            waiting: tuple[int, ...] = (), grad_tol: float = 0.0, progress: bool = False,
+            writer=None, name: str = "", attrs: dict | None = None) -> Trajectory:
     """Run R replicas (columns of S0) with `method` (see `METHODS`) for `steps` steps of size dt;
     `waiting`: steps t_w at which the configuration is kept to record the two-time correlation C(t, t_w).
     grad_tol > 0 (gd, langevin-euler, langevin): stop at the first step where every replica has
-    |grad_S H|/sqrt(N) < grad_tol (that step is recorded; the message says so)."""
+    |grad_S H|/sqrt(N) < grad_tol (that step is recorded; the message says so).
+
+    With a run `writer`, every record is streamed to it as it is taken (elements named as by
+    `write_trajectory`, flushed at each record), so a run killed at any moment leaves every record up to the
+    last flush; SIGINT/SIGTERM under the CLI stop at the next chunk with status "interrupted" (`sgdsim.runloop`)."""
     if method not in METHODS:
         raise ParameterError(f"unknown p-spin dynamics {method!r} (valid: {', '.join(METHODS)})")
     if not (dt > 0 and temperature >= 0 and 0 < fraction <= 1 and steps >= 0 and grad_tol >= 0):
@@ -203,101 +294,83 @@ def descend(model: SphericalPSpin, S0: np.ndarray, method: str = "gd", *, dt: fl
                              f"grad_tol={grad_tol})")
     if method == "minibatch" and grad_tol > 0:
         raise ParameterError("grad_tol needs the full gradient at every step: not with minibatch dynamics")
-    n, r = S0.shape
-    rng = np.random.default_rng([int(seed), 0xD1CE])
-    S = kernels.to_sphere(np.array(S0, float))
-    start = S.copy()
+    state = _Descent(model, S0, method, dt, temperature, fraction, seed, grad_tol)
+    n, r = state.n, state.r
     waiting = np.array(sorted({int(w) for w in waiting if 0 <= int(w) <= steps}), np.int64)
     marks = np.union1d(record_steps(steps, points), waiting)
     kept = np.full((len(waiting), n, r), np.nan)
     rows = {k: [] for k in ("energy", "grad_norm", "overlap_start", "overlap_replicas", "acceptance",
                             "overlap_waiting")}
-    status, message, done, stopped = "complete", "", 0, False
-    off = ~np.eye(r, dtype=bool)
-    noisy = method in ("langevin", "langevin-euler") and temperature > 0
-    metropolis = method == "langevin" and temperature > 0
-    noise = math.sqrt(2.0 * temperature * dt) if noisy else 0.0
-    batch_size = max(1, int(round(fraction * n)))
-    accepted = np.zeros(r)
-    recorded_steps = []
-    if method != "minibatch":
-        H, G = model.energy_gradient(S)
-        grad = kernels.tangent(S, G)
-    with tqdm(total=steps, disable=None if progress else True, delay=1.0, unit="step", leave=False) as bar:
-        for step in range(steps + 1):
-            if method == "minibatch" and step in marks:
-                H, G = model.energy_gradient(S)
-                grad = kernels.tangent(S, G)
-            norm = np.sqrt(np.einsum("ir,ir->r", grad, grad) / n) if method != "minibatch" or step in marks else None
-            stopped = grad_tol > 0 and bool(np.all(norm < grad_tol))
-            if step in marks or stopped or step == steps:
-                kept[waiting == step] = S
-                q = S.T @ S / n
-                rows["energy"].append(H / n)
-                rows["grad_norm"].append(norm)
-                rows["overlap_start"].append(np.einsum("ir,ir->r", S, start) / n)
-                rows["overlap_replicas"].append(q[off].mean() if r > 1 else np.nan)
-                rows["acceptance"].append(accepted / step if metropolis and step else np.ones(r))
-                rows["overlap_waiting"].append(np.einsum("wir,ir->wr", kept, S) / n)
-                recorded_steps.append(step)
-                done = step
-                if not np.all(np.isfinite(H)):
-                    status, message = "diverged", f"energy not finite at step {step} (t = {step * dt:g})"
-                    break
-            if stopped or step == steps:
-                break
-            if method == "minibatch":
-                batch = np.sort(rng.choice(n, batch_size, replace=False))
-                grad = kernels.tangent(S, model.energy_gradient(S, batch)[1])
-            step_vector = -dt * grad
-            if noise:
-                step_vector += noise * kernels.tangent(S, rng.standard_normal(S.shape))
-            S_new = kernels.to_sphere(S + step_vector)
-            if method == "minibatch":
-                S = S_new
-            else:
-                H_new, G_new = model.energy_gradient(S_new)
-                grad_new = kernels.tangent(S_new, G_new)
-                take = np.ones(r, bool)
-                if metropolis:
-                    log_ratio = metropolis_log_ratio(S, S_new, H, H_new, grad, grad_new, dt, temperature)
-                    take = np.log(rng.random(r)) < log_ratio
-                    accepted += take
-                S = np.where(take, S_new, S)
-                H = np.where(take, H_new, H)
-                grad = np.where(take, grad_new, grad)
-            bar.update(1)
+    recorded = []
+    sink = _TrajectorySink(writer, name, r, waiting, dt, attrs) if writer is not None else None
+
+    def record(step: int) -> None:
+        kept[waiting == step] = state.S
+        values = state.observables(kept)
+        for key, value in values.items():
+            rows[key].append(value)
+        recorded.append(step)
+        if sink is not None:
+            sink.append(step, values)
+
+    result = drive(state.advance, steps, Schedule(steps=tuple(int(m) for m in marks)), record,
+                   diverged=state.diverged, progress=progress, stopped=lambda: state.stopped)
+    if sink is not None:
+        sink.finish(recorded[-1], state.S)
     k = len(rows["energy"])
     arrays = {key: np.array(rows[key]) for key in rows}
     arrays["overlap_waiting"] = arrays["overlap_waiting"].reshape(k, len(waiting), r)
-    if status == "complete":
-        message = (f"stopped at step {done} (t = {done * dt:g}): |grad_S H|/sqrt(N) < {grad_tol:g} for every "
-                   f"replica" if stopped and done < steps else f"{done} steps")
-    return Trajectory(np.array(recorded_steps, np.int64), np.array(recorded_steps) * dt, end=S, waiting=waiting,
-                      dt=dt, status=status, message=message, **arrays)
+    message = result.message
+    if result.status is Status.COMPLETE:
+        message = (f"stopped at step {result.steps_done} (t = {result.steps_done * dt:g}): |grad_S H|/sqrt(N) < "
+                   f"{grad_tol:g} for every replica" if state.stopped else f"{result.steps_done} steps")
+    return Trajectory(np.array(recorded, np.int64), np.array(recorded) * dt, end=state.S, waiting=waiting,
+                      dt=dt, status=str(result.status), message=message, **arrays)
+
+
+class _TrajectorySink:
+    """The run-file elements of one trajectory (see `write_trajectory`), appended one record at a time."""
+
+    DESCRIBED = {"energy": "H/N per replica", "grad_norm": "|grad_S H|/sqrt(N) per replica",
+                 "overlap_start": "s(t).s(0)/N per replica", "overlap_replicas": "mean s_a.s_b/N over a != b",
+                 "acceptance": "fraction of accepted Metropolis proposals since the start (1 without a test)"}
+
+    def __init__(self, writer, name: str, replicas: int, waiting: np.ndarray, dt: float, attrs: dict | None):
+        replica = {"replica": np.arange(replicas)}
+        self.writer, self.dt = writer, dt
+        self.elements = {key: writer.element(f"{name}_{key}", () if key == "overlap_replicas" else (replicas,),
+                                             coords=None if key == "overlap_replicas" else replica,
+                                             attrs={"description": text, **(attrs or {})})
+                         for key, text in self.DESCRIBED.items()}
+        if len(waiting):
+            self.elements["overlap_waiting"] = writer.element(
+                f"{name}_overlap_waiting", (len(waiting), replicas),
+                coords={"waiting_time": waiting * dt, "replica": np.arange(replicas)},
+                attrs={"description": "aging correlation s(t).s(t_w)/N (NaN before t_w)",
+                       "waiting_steps": waiting, **(attrs or {})})
+        self.name = name
+
+    def append(self, step: int, values: dict) -> None:
+        t = step * self.dt
+        for key, element in self.elements.items():
+            element.append(int(step), float(t), values[key])
+        self.writer.flush()
+
+    def finish(self, step: int, S: np.ndarray) -> None:
+        """The end points (N, R) as one row at the last recorded step."""
+        end = self.writer.element(f"{self.name}_end", S.shape, attrs={"description": "end points (N, R) on "
+                                                                                      "|s|^2 = N"})
+        end.append(int(step), float(step * self.dt), S)
+        self.writer.flush()
 
 
 def write_trajectory(writer, name: str, traj: Trajectory, attrs: dict | None = None) -> None:
-    """Store a trajectory as elements /observables/<name>_{energy, grad_norm, overlap_start} (value (T, R))
-    and <name>_overlap_replicas (value (T,)), and the end points as /observables/<name>_end (one row (N, R))."""
-    r = traj.energy.shape[1] if traj.energy.ndim == 2 else 1
-    replica = {"replica": np.arange(r)}
-    described = {"energy": "H/N per replica", "grad_norm": "|grad_S H|/sqrt(N) per replica",
-                 "overlap_start": "s(t).s(0)/N per replica", "overlap_replicas": "mean s_a.s_b/N over a != b",
-                 "acceptance": "fraction of accepted Metropolis proposals since the start (1 without a test)"}
-    for key, text in described.items():
-        values = getattr(traj, key)
-        el = writer.element(f"{name}_{key}", values.shape[1:], coords=replica if values.ndim == 2 else None,
-                            attrs={"description": text, **(attrs or {})})
-        for step, t, v in zip(traj.steps, traj.times, values):
-            el.append(int(step), float(t), v)
-    if len(traj.waiting):
-        el = writer.element(f"{name}_overlap_waiting", traj.overlap_waiting.shape[1:],
-                            coords={"waiting_time": traj.waiting * traj.dt, "replica": np.arange(r)},
-                            attrs={"description": "aging correlation s(t).s(t_w)/N (NaN before t_w)",
-                                   "waiting_steps": traj.waiting, **(attrs or {})})
-        for step, t, v in zip(traj.steps, traj.times, traj.overlap_waiting):
-            el.append(int(step), float(t), v)
-    end = writer.element(f"{name}_end", traj.end.shape, attrs={"description": "end points (N, R) on |s|^2 = N"})
+    """Store a trajectory computed without a writer as elements /observables/<name>_{energy, grad_norm,
+    overlap_start, acceptance} (value (T, R)), <name>_overlap_replicas (value (T,)), <name>_overlap_waiting and
+    the end points /observables/<name>_end (one row (N, R)): what `descend(writer=...)` streams."""
+    r = traj.end.shape[1]
+    sink = _TrajectorySink(writer, name, r, traj.waiting, traj.dt, attrs)
+    for i, step in enumerate(traj.steps):
+        sink.append(int(step), {key: getattr(traj, key)[i] for key in sink.elements})
     if len(traj.steps):
-        end.append(int(traj.steps[-1]), float(traj.times[-1]), traj.end)
+        sink.finish(int(traj.steps[-1]), traj.end)

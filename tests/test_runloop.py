@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sgdsim.errors import ParameterError
-from sgdsim.runloop import Interrupt, Schedule, Status, drive, record_steps_array
+from sgdsim.runloop import Interrupt, Schedule, Status, StopSignal, drive, record_steps_array
 
 
 @pytest.mark.parametrize("schedule, n, expected", [
@@ -73,7 +73,28 @@ def test_sigterm_stops_at_the_next_chunk_and_records_the_step_reached():
             os.kill(os.getpid(), signal.SIGTERM)
 
     with Interrupt() as stop:
-        result = drive(advance, 10 ** 6, Schedule(every=100), c.record, interrupt=stop)
+        result = drive(advance, 10 ** 6, Schedule(every=100), c.record)
     assert result.status is Status.INTERRUPTED and "SIGTERM" in result.message
     assert c.records[-1] == result.steps_done < 10 ** 6 and stop.exit_code == 143
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL   # the handler is restored
+
+
+def test_outside_a_loop_sigterm_unwinds_at_once():
+    with pytest.raises(StopSignal):
+        with Interrupt():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10 ** 8):   # the handler runs between bytecodes
+                pass
+
+
+def test_an_engine_that_stops_by_itself_is_recorded_once_and_complete():
+    c = Counter()
+
+    def advance(k):
+        take = min(k, 250 - c.step)
+        c.advance(take)
+        return take
+
+    result = drive(advance, 1000, Schedule(every=100), c.record, stopped=lambda: c.step >= 250)
+    assert result.status is Status.COMPLETE and result.steps_done == 250
+    assert c.records == [0, 100, 200, 250]
