@@ -132,11 +132,16 @@ class Langevin(Dynamics):
     """Overdamped Langevin dx = -grad f dt + sqrt(2 T D) dW with dt = lr, discretized by Euler–Maruyama or
     stochastic Heun. T defaults to lr / (2 batch), the SGD temperature (Chaudhari & Soatto 2018); D is the
     identity ("isotropic"), a constant matrix, or "gradient": the gradient-noise covariance of the data
-    (constant cov(a) for tilted sums, state-dependent C(x) for regression, Euler only)."""
+    (constant cov(a) for tilted sums, state-dependent C(x) for regression, Euler only).
+
+    nongradient: a constant (d, d) matrix Q making the drift -(I + Q) grad f. For Q antisymmetric and D = I the
+    steady state stays exp(-f/T)/Z (div(Q grad f e^{-f/T}) = 0) while a current circulates along the level
+    sets of f (Chaudhari & Soatto 2018, sec. 5: a gradient part plus a divergence-free part)."""
     batch: int = 1
     temperature: float | None = None
     diffusion: object = "isotropic"
     scheme: str = "euler"
+    nongradient: object = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -152,9 +157,18 @@ class Langevin(Dynamics):
     def effective_temperature(self) -> float:
         return self.lr / (2 * self.batch) if self.temperature is None else float(self.temperature)
 
+    def drift_matrix(self, landscape: Landscape) -> np.ndarray | None:
+        """Q of the drift -(I + Q) grad f, checked against the landscape's dimension (None: a gradient drift)."""
+        if self.nongradient is None:
+            return None
+        Q = np.atleast_2d(np.asarray(self.nongradient, dtype=float))
+        _check(Q.shape == (landscape.dim, landscape.dim) and bool(np.all(np.isfinite(Q))),
+               f"nongradient must be a finite {landscape.dim}x{landscape.dim} matrix, got shape {Q.shape}")
+        return Q
+
     def solver_arguments(self, landscape):
         args = dict(lr_params=(self.lr,), temperature=self.effective_temperature, scheme=self.scheme,
-                    noise="isotropic")
+                    noise="isotropic", drift_matrix=self.drift_matrix(landscape))
         if isinstance(self.diffusion, str) and self.diffusion == "isotropic":
             return args
         if isinstance(self.diffusion, str):  # "gradient"

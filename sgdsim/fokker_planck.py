@@ -390,13 +390,18 @@ def sme_problem(landscape: Landscape, dynamics: Dynamics, *, lo, hi, cells, orde
         dp/dt = div(p grad F) + (lr/2) sum_kl d_k d_l (Sigma_kl p),   F = f + (lr/4)|grad f|^2 (order 2), f (1)
 
     with Sigma = k C(x) in Itô form (constant for tilted sums, state dependent for regression); time t = step
-    x lr. For other dynamics, their own SDE (`sde_coefficients`). The problem gives the steady state
+    x lr. For other dynamics, their own SDE (`sde_coefficients`; a Langevin drift -(I + Q) grad f with its
+    non-gradient part Q). The problem gives the steady state
     (`steady_state`, for order 2 with constant Sigma = c I the Gibbs density of F) and mean first-passage
     times (`mfpt`) of either order."""
     order = sme_order(dynamics, order)
     T, D = sde_coefficients(landscape, dynamics)
-    loss = modified_loss(landscape, dynamics.lr) if order == 2 else landscape
     lo, hi = (np.broadcast_to(np.asarray(v, float), (landscape.dim,)) for v in (lo, hi))
+    Q = dynamics.drift_matrix(landscape) if isinstance(dynamics, Langevin) else None
+    if Q is not None:   # the drift -(I + Q) grad f of a Langevin dynamics with a non-gradient part
+        return problem(drift=lambda x: -(landscape.grad(x) @ (np.eye(landscape.dim) + Q).T), temperature=T,
+                       lo=lo, hi=hi, cells=cells, diffusion=D, boundary=boundary)
+    loss = modified_loss(landscape, dynamics.lr) if order == 2 else landscape
     return problem(loss=loss, temperature=T, lo=lo, hi=hi, cells=cells, diffusion=D, boundary=boundary)
 
 

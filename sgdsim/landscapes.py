@@ -223,6 +223,27 @@ class Ripple(Landscape):
 
 
 @dataclass(frozen=True, eq=False)
+class Ring(Landscape):
+    """f(x) = (|x|^2 - 1)^2 / 4: a valley along the unit circle (sphere in d dims), a local maximum at 0;
+    the ring potential of the limit-cycle example (Chaudhari & Soatto 2018, sec. 5 structure)."""
+    code: int = field(init=False, default=LK.RING)
+    name: str = field(init=False, default="ring")
+
+    def value(self, x):
+        x = _as_points(x, self.dim)
+        return 0.25 * (np.sum(x * x, axis=-1) - 1.0) ** 2
+
+    def grad(self, x):
+        x = _as_points(x, self.dim)
+        return (np.sum(x * x, axis=-1, keepdims=True) - 1.0) * x
+
+    def hessian_vector(self, x, v):
+        x = _as_points(x, self.dim)
+        v = np.asarray(v, float)
+        return (np.sum(x * x, axis=-1, keepdims=True) - 1.0) * v + 2.0 * np.sum(x * v, axis=-1, keepdims=True) * x
+
+
+@dataclass(frozen=True, eq=False)
 class Tilted(Landscape):
     """The finite sum f_i(x) = base(x) + a_i . x with tilts a_i centred to mean zero, so f = base exactly
     and the minibatch gradient noise is the mean of B tilts (covariance cov(a)/B with replacement)."""

@@ -24,7 +24,11 @@ PARTICLE_STEPS_PER_CHUNK = 1 << 24  # ~0.5 s of work: the progress bar's granula
 class Recorder:
     """What to record and when: every `every` steps, or at `log_points` log-spaced steps (always 0 and the
     last); `snapshot` particles per snapshot (the first ones: particles are exchangeable); `histogram` as
-    (axis, edges) for the density of one coordinate; `target` for first-passage events."""
+    (axis, edges) for the density of one coordinate; `target` for first-passage events (a box or a level set
+    of the loss or the gradient norm, `Target`); `path` for the path observables summed along every
+    particle's steps since step 0 (the kernel's): `path_area`, the mean Stratonovich area
+    sum (x_0 dx_1 - x_1 dx_0) / 2 of the first two coordinates, and `path_quadratic_variation`, the mean
+    sum |dx|^2 (per-particle values in `Outcome.path`)."""
     every: int | None = None
     log_points: int | None = None
     snapshot: int = 0
@@ -34,6 +38,7 @@ class Recorder:
     histogram: tuple | None = None
     target: Target | None = None
     stop_when_all_hit: bool = False
+    path: bool = False
 
     def steps(self, n_steps: int) -> np.ndarray:
         if self.log_points:
@@ -52,6 +57,7 @@ class Outcome:
     positions: np.ndarray
     first_hit: np.ndarray
     observables: dict = field(default_factory=dict)   # name -> (steps, times, values)
+    path: np.ndarray | None = None   # (M, 2) per particle: area, quadratic variation (with Recorder(path=True))
 
 
 def _clock(dynamics: Dynamics, n_steps: int):
@@ -80,7 +86,7 @@ def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_step
     if not (isinstance(n_steps, (int, np.integer)) and n_steps >= 0):
         raise ParameterError(f"n_steps must be a non-negative integer, got {n_steps!r}")
     solver = get_solver(dynamics.solver)(landscape=landscape.code, theta=landscape.theta, data=landscape.data,
-                                         x0=x0, seed=seed, target=recorder.target, limit=limit,
+                                         x0=x0, seed=seed, target=recorder.target, limit=limit, path=recorder.path,
                                          **dynamics.solver_arguments(landscape))
     record_steps = recorder.steps(n_steps)
     clock = _clock(dynamics, n_steps)
@@ -116,7 +122,8 @@ def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_step
                     break
             sink.flush()
     sink.flush()  # the early exits (divergence, every particle at the target) skip the flush in the loop
-    return Outcome(status, message, solver.step, solver.x, solver.first_hit, sink.memory)
+    return Outcome(status, message, solver.step, solver.x, solver.first_hit, sink.memory,
+                   solver.path.copy() if recorder.path else None)
 
 
 class _Sink:
@@ -134,6 +141,9 @@ class _Sink:
             self.specs["covariance"] = ((d, d), {"spatial_i": np.arange(d), "spatial_j": np.arange(d)})
         if recorder.loss:
             self.specs["loss"] = ((), {})
+        if recorder.path:
+            self.specs["path_area"] = ((), {})
+            self.specs["path_quadratic_variation"] = ((), {})
         if recorder.histogram is not None:
             axis, edges = recorder.histogram
             edges = np.asarray(edges, dtype=float)
@@ -158,6 +168,9 @@ class _Sink:
             out["covariance"] = np.atleast_2d(np.cov(x, rowvar=False)) if len(x) > 1 else np.zeros((x.shape[1],) * 2)
         if "loss" in self.specs:
             out["loss"] = np.float64(solver.losses().mean())
+        if "path_area" in self.specs:
+            out["path_area"] = np.float64(solver.path[:, 0].mean())
+            out["path_quadratic_variation"] = np.float64(solver.path[:, 1].mean())
         if "density" in self.specs:
             axis, edges = self.recorder.histogram
             counts, edges = np.histogram(x[:, axis], bins=np.asarray(edges, dtype=float))

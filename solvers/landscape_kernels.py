@@ -23,6 +23,7 @@ SHARP_WIDE = 3      # f = -sum_j a_j exp(-(x_1-m_j)^2/(2 s_j^2)) + c x_1^2 + |x_
 LEAST_SQUARES = 4   # f_i = 1/2 (a_i.x - b_i)^2, data = [A | b]       theta = []
 LP_REGRESSION = 5   # f_i = |a_i.x - b_i|^p / p, data = [A | b]       theta = [p]
 RIPPLE = 6          # f = c |x|^2 / 2 + a sum_k (1 - cos(2 pi x_k / w))  theta = [c, a, w]
+RING = 7            # f = (|x|^2 - 1)^2 / 4: a ring (sphere) valley       theta = []
 
 FINITE_SUM_CODES = (LEAST_SQUARES, LP_REGRESSION)
 
@@ -109,6 +110,11 @@ def value(code, x, theta, data):
         for k in range(d):
             acc += 0.5 * theta[0] * x[k] * x[k] + theta[1] * (1.0 - np.cos(2.0 * np.pi * x[k] / theta[2]))
         return acc
+    if code == RING:
+        r2 = 0.0
+        for k in range(d):
+            r2 += x[k] * x[k]
+        return 0.25 * (r2 - 1.0) ** 2
     if code == STRICT_SADDLE or code == SHARP_WIDE:
         acc = 0.0
         for k in range(1, d):
@@ -142,6 +148,12 @@ def grad(code, x, theta, data, out):
     elif code == RIPPLE:
         for k in range(d):
             out[k] = theta[0] * x[k] + theta[1] * (2.0 * np.pi / theta[2]) * np.sin(2.0 * np.pi * x[k] / theta[2])
+    elif code == RING:
+        r2 = 0.0
+        for k in range(d):
+            r2 += x[k] * x[k]
+        for k in range(d):
+            out[k] = (r2 - 1.0) * x[k]
     elif code == STRICT_SADDLE or code == SHARP_WIDE:
         for k in range(1, d):
             out[k] = x[k]
@@ -159,11 +171,20 @@ def grad(code, x, theta, data, out):
 @jit(inline="always")
 def hessian_vector(code, x, theta, data, v, out):
     """out = H(x) v with H the Hessian of f (the mean over examples for finite sums): diagonal for the
-    separable landscapes; (1/N) sum_i phi''(r_i) (a_i . v) a_i for regression, phi''(r) = (p - 1)|r|^(p-2)."""
+    separable landscapes; (|x|^2 - 1) v + 2 x (x . v) for RING; (1/N) sum_i phi''(r_i) (a_i . v) a_i for
+    regression, phi''(r) = (p - 1)|r|^(p-2)."""
     d = x.shape[0]
     if code == QUADRATIC or code == DOUBLE_WELL or code == RIPPLE:
         for k in range(d):
             out[k] = separable_curvature(code, x[k], theta, k) * v[k]
+    elif code == RING:
+        r2 = 0.0
+        xv = 0.0
+        for k in range(d):
+            r2 += x[k] * x[k]
+            xv += x[k] * v[k]
+        for k in range(d):
+            out[k] = (r2 - 1.0) * v[k] + 2.0 * xv * x[k]
     elif code == STRICT_SADDLE or code == SHARP_WIDE:
         for k in range(1, d):
             out[k] = v[k]
@@ -190,6 +211,13 @@ def hessian_vectors(code, xs, theta, data, vs, out):
     """out[p] = H(xs[p]) vs[p] for every particle, in parallel (the compiled side of the twin tests)."""
     for p in prange(xs.shape[0]):
         hessian_vector(code, xs[p], theta, data, vs[p], out[p])
+
+
+@jit(parallel=True)
+def gradients(code, xs, theta, data, out):
+    """out[p] = grad f(xs[p]) for every particle, in parallel."""
+    for p in prange(xs.shape[0]):
+        grad(code, xs[p], theta, data, out[p])
 
 
 @jit(parallel=True)

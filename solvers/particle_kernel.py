@@ -11,10 +11,18 @@ Update rules (lr = eta_n from the schedule; z ~ N(0, I) from the particle's own 
   modified drift (the order-2 stochastic modified equation of SGD, Li, Tai & E 2019): with c != 0 the
                                        full gradient g is replaced by g + c H(x) g in the updates above (and
                                        at the Heun predictor), c = lr_SGD / 2, H the Hessian of f
+  non-gradient drift: with a matrix Q the drift -g becomes -(I + Q) g (after the correction above), e.g. Q
+                                       antisymmetric: a divergence-free rotation along the level sets of f
+                                       (the limit-cycle mechanism of Chaudhari & Soatto 2018, sec. 5)
   perturbed GD (Jin et al. 2017):     if |g| <= g_thres and n - n_kick >= t_thres: x <- x + xi,
                                        xi uniform in the ball of radius r; then the step above.
 The state-dependent diffusion D(x) = (1/N) sum_i (g_i - g)(g_i - g)^T is the gradient-noise covariance of
 the data at x, factored by Cholesky at every step (Ito, Euler only).
+
+Path observables (optional, per particle, summed over the steps): the Stratonovich area increment
+(x_0 dx_1 - x_1 dx_0) / 2 = (x_0 x_1' - x_1 x_0') / 2 of consecutive iterates in the first two coordinates,
+and the quadratic variation |x' - x|^2. First-passage targets: a box (enter / exit), or a level set of the
+loss f(x) <= c or of the gradient norm |grad f(x)| <= c.
 
 Particles run independently (parallel over fixed blocks), each with its own random stream, so the result
 does not depend on the number of threads or on how the steps are chunked.
@@ -25,7 +33,8 @@ import numpy as np
 from numba import literally, prange
 
 from ._jit import jit
-from .landscape_kernels import DOUBLE_WELL, QUADRATIC, example_grad_add, grad, hessian_vector, separable_grad
+from .landscape_kernels import (DOUBLE_WELL, QUADRATIC, example_grad_add, grad, hessian_vector, separable_grad,
+                                value)
 from .rng import next_below, next_double, next_normal
 
 BLOCK = 256  # particles per parallel work item; fixed so scratch is allocated once per block
@@ -34,7 +43,7 @@ GRAD_FULL, GRAD_MINIBATCH, GRAD_TILT = 0, 1, 2
 NOISE_NONE, NOISE_ISOTROPIC, NOISE_CONSTANT, NOISE_GRADIENT = 0, 1, 2, 3
 SCHEME_EULER, SCHEME_HEUN = 0, 1
 SCHEDULE_CONSTANT, SCHEDULE_STEP, SCHEDULE_COSINE = 0, 1, 2
-TARGET_NONE, TARGET_ENTER, TARGET_EXIT = 0, 1, 2
+TARGET_NONE, TARGET_ENTER, TARGET_EXIT, TARGET_LOSS_BELOW, TARGET_GRADIENT_BELOW = 0, 1, 2, 3, 4
 
 
 @jit(inline="always")
@@ -203,6 +212,43 @@ def _record_first_passage(p, xp, step, target, lo, hi, first_hit):
 
 
 @jit(inline="always")
+def _record_level_passage(p, xp, step, target, level, code, theta, data, scratch, first_hit):
+    """first_hit[p] = step the first time f(xp) <= level (LOSS_BELOW) or |grad f(xp)| <= level."""
+    if first_hit[p] < 0:
+        if target == TARGET_LOSS_BELOW:
+            reached = value(code, xp, theta, data) <= level
+        else:
+            grad(code, xp, theta, data, scratch)
+            reached = _norm(scratch) <= level
+        if reached:
+            first_hit[p] = step
+
+
+@jit(inline="always")
+def _rotate(drift_matrix, g, tmp):
+    """g <- g + Q g (the non-gradient part of the drift -(I + Q) g)."""
+    d = g.shape[0]
+    for i in range(d):
+        acc = 0.0
+        for j in range(d):
+            acc += drift_matrix[i, j] * g[j]
+        tmp[i] = acc
+    for i in range(d):
+        g[i] += tmp[i]
+
+
+@jit(inline="always")
+def _accumulate_path(pp, x_old, xp):
+    """pp[0] += (x_0 x_1' - x_1 x_0') / 2 (d >= 2), pp[1] += |x' - x|^2."""
+    if xp.shape[0] >= 2:
+        pp[0] += 0.5 * (x_old[0] * xp[1] - x_old[1] * xp[0])
+    acc = 0.0
+    for k in range(xp.shape[0]):
+        acc += (xp[k] - x_old[k]) ** 2
+    pp[1] += acc
+
+
+@jit(inline="always")
 def _fused_steps(s, p, xp, code, theta, noise, temperature, schedule, lr_params, limit, target, target_lo,
                  target_hi, first_hit, diverged_at, step0, n_steps):
     """Euler steps of a separable landscape with isotropic or no noise, gradient, draw and update fused per
@@ -232,24 +278,29 @@ def _fused_steps(s, p, xp, code, theta, noise, temperature, schedule, lr_params,
 
 
 @jit
-def _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick,
+def _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick, path,
                       code, theta, data, source, batch, replace, schedule, lr_params, momentum, drift_hessian,
-                      noise, temperature, factor, scheme, kick_gradient, kick_radius, kick_interval,
-                      target, target_lo, target_hi, limit, step0, n_steps,
-                      g, g_bar, hg, z, xi, x_bar, idx, per_example, cov):
+                      drift_matrix, noise, temperature, factor, scheme, kick_gradient, kick_radius, kick_interval,
+                      target, target_lo, target_hi, target_level, limit, step0, n_steps,
+                      g, g_bar, hg, z, xi, x_bar, x_old, idx, per_example, cov):
     """The step loop of one particle (helpers inlined here; the parallel loop only distributes particles)."""
     d = x.shape[1]
     s = (states[p, 0], states[p, 1], states[p, 2], states[p, 3])
     xp = x[p]
     if ((code == QUADRATIC or code == DOUBLE_WELL) and source == GRAD_FULL and scheme == SCHEME_EULER
             and (noise == NOISE_ISOTROPIC or noise == NOISE_NONE) and momentum == 0.0 and kick_radius == 0.0
-            and drift_hessian == 0.0):
+            and drift_hessian == 0.0 and drift_matrix.shape[0] == 0 and path.shape[0] == 0
+            and target <= TARGET_EXIT):
         s = _fused_steps(s, p, xp, code, theta, noise, temperature, schedule, lr_params, limit, target,
                          target_lo, target_hi, first_hit, diverged_at, step0, n_steps)
         states[p, 0], states[p, 1], states[p, 2], states[p, 3] = s
         return
+    rotated = drift_matrix.shape[0] > 0
+    tracked = path.shape[0] > 0
     for n in range(step0, step0 + n_steps):
         eta = learning_rate(schedule, lr_params, n)
+        if tracked:
+            x_old[:] = xp
         s = _gradient(s, source, code, xp, theta, data, batch, replace, idx, g)
         if kick_radius > 0.0 and n - last_kick[p] >= kick_interval and _norm(g) <= kick_gradient:
             s = _ball_kick(s, xp, kick_radius, z)
@@ -257,6 +308,8 @@ def _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick,
             s = _gradient(s, source, code, xp, theta, data, batch, replace, idx, g)
         if drift_hessian != 0.0:
             _correct_drift(code, xp, theta, data, drift_hessian, g, hg)
+        if rotated:
+            _rotate(drift_matrix, g, hg)
         if noise == NOISE_GRADIENT:
             gradient_noise_factor(code, xp, theta, data, per_example, cov, factor)
         s = _noise(s, noise, np.sqrt(2.0 * temperature * eta), factor, z, xi)
@@ -266,6 +319,8 @@ def _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick,
             grad(code, x_bar, theta, data, g_bar)
             if drift_hessian != 0.0:
                 _correct_drift(code, x_bar, theta, data, drift_hessian, g_bar, hg)
+            if rotated:
+                _rotate(drift_matrix, g_bar, hg)
             for k in range(d):
                 xp[k] += -0.5 * eta * (g[k] + g_bar[k]) + xi[k]
         elif momentum != 0.0:
@@ -279,23 +334,30 @@ def _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick,
         if not _bounded(xp, limit):
             diverged_at[p] = n + 1
             break
-        _record_first_passage(p, xp, n + 1, target, target_lo, target_hi, first_hit)
+        if tracked:
+            _accumulate_path(path[p], x_old, xp)
+        if target >= TARGET_LOSS_BELOW:
+            _record_level_passage(p, xp, n + 1, target, target_level, code, theta, data, g_bar, first_hit)
+        else:
+            _record_first_passage(p, xp, n + 1, target, target_lo, target_hi, first_hit)
     states[p, 0], states[p, 1], states[p, 2], states[p, 3] = s
 
 
 @jit(parallel=True)
-def advance(x, velocity, states, first_hit, diverged_at, last_kick,
+def advance(x, velocity, states, first_hit, diverged_at, last_kick, path,
             code, theta, data,
             source, batch, replace,
-            schedule, lr_params, momentum, drift_hessian,
+            schedule, lr_params, momentum, drift_hessian, drift_matrix,
             noise, temperature, factor, scheme,
             kick_gradient, kick_radius, kick_interval,
-            target, target_lo, target_hi, limit,
+            target, target_lo, target_hi, target_level, limit,
             step0, n_steps):
     """Advance every live particle from step `step0` by `n_steps` updates, in place.
 
     first_hit[p] (-1 until then) gets the first step whose iterate is in the target box (target=ENTER) or
-    outside it (EXIT); diverged_at[p] the first step with a non-finite or |x_k| > limit iterate, after which
+    outside it (EXIT), or has f <= target_level (LOSS_BELOW) or |grad f| <= target_level (GRADIENT_BELOW);
+    path[p] (shape (M, 2), or (0, 2) for none) accumulates the area increment and the quadratic variation;
+    drift_matrix is Q of the drift -(I + Q) g, or (0, 0) for none; diverged_at[p] the first step with a non-finite or |x_k| > limit iterate, after which
     the particle is frozen. last_kick[p] is the step of the last PGD perturbation.
 
     The landscape code, gradient source, noise kind and scheme are compile-time constants (`literally`):
@@ -315,14 +377,16 @@ def advance(x, velocity, states, first_hit, diverged_at, last_kick,
         z = np.empty(d)
         xi = np.empty(d)
         x_bar = np.empty(d)
+        x_old = np.empty(d)
         idx = np.empty(max(batch, 1), np.int64)
         local_factor = factor.copy()
         per_example = np.empty((n_scratch, d))
         cov = np.empty((d, d))
         for p in range(blk * BLOCK, min(n_particles, (blk + 1) * BLOCK)):
             if diverged_at[p] < 0:
-                _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick,
+                _advance_particle(p, x, velocity, states, first_hit, diverged_at, last_kick, path,
                                   code, theta, data, source, batch, replace, schedule, lr_params, momentum,
-                                  drift_hessian, noise, temperature, local_factor, scheme, kick_gradient,
-                                  kick_radius, kick_interval, target, target_lo, target_hi, limit, step0,
-                                  n_steps, g, g_bar, hg, z, xi, x_bar, idx, per_example, cov)
+                                  drift_hessian, drift_matrix, noise, temperature, local_factor, scheme,
+                                  kick_gradient, kick_radius, kick_interval, target, target_lo, target_hi,
+                                  target_level, limit, step0, n_steps, g, g_bar, hg, z, xi, x_bar, x_old, idx,
+                                  per_example, cov)

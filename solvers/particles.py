@@ -12,7 +12,7 @@ import numpy as np
 
 from . import particle_kernel as K
 from ._jit import LiteralDispatch
-from .landscape_kernels import values
+from .landscape_kernels import gradients, values
 from .rng import seed_states
 
 _GRADIENTS = {"full": K.GRAD_FULL, "minibatch": K.GRAD_MINIBATCH, "tilt": K.GRAD_TILT}
@@ -20,10 +20,11 @@ _NOISES = {"none": K.NOISE_NONE, "isotropic": K.NOISE_ISOTROPIC, "constant": K.N
            "gradient": K.NOISE_GRADIENT}
 _SCHEMES = {"euler": K.SCHEME_EULER, "heun": K.SCHEME_HEUN}
 _SCHEDULES = {"constant": K.SCHEDULE_CONSTANT, "step": K.SCHEDULE_STEP, "cosine": K.SCHEDULE_COSINE}
-_TARGETS = {"enter": K.TARGET_ENTER, "exit": K.TARGET_EXIT}
+_TARGETS = {"enter": K.TARGET_ENTER, "exit": K.TARGET_EXIT, "loss-below": K.TARGET_LOSS_BELOW,
+            "gradient-below": K.TARGET_GRADIENT_BELOW}
 
 
-_ADVANCE = LiteralDispatch(K.advance, literal_positions=(6, 9, 16, 19))  # code, source, noise, scheme
+_ADVANCE = LiteralDispatch(K.advance, literal_positions=(7, 10, 18, 21))  # code, source, noise, scheme
 
 
 def _code(table: dict, name: str, what: str) -> int:
@@ -34,22 +35,34 @@ def _code(table: dict, name: str, what: str) -> int:
 
 @dataclass(frozen=True)
 class Target:
-    """A box lo <= x <= hi; `mode` "enter" records the first step inside it, "exit" the first outside."""
-    lo: tuple
-    hi: tuple
+    """A box lo <= x <= hi; `mode` "enter" records the first step inside it, "exit" the first outside; or a
+    level set: "loss-below" the first step with f(x) <= level, "gradient-below" with |grad f(x)| <= level
+    (lo and hi unused)."""
+    lo: tuple = ()
+    hi: tuple = ()
     mode: str = "enter"
+    level: float = 0.0
+
+    @classmethod
+    def loss_below(cls, level: float) -> "Target":
+        return cls(mode="loss-below", level=float(level))
+
+    @classmethod
+    def gradient_below(cls, level: float) -> "Target":
+        return cls(mode="gradient-below", level=float(level))
 
 
 class ParticleSolver:
     """M particles in d dimensions under SGD, Langevin (optionally with the modified drift g + c H g of a
-    stochastic modified equation) or perturbed GD (see `particle_kernel`)."""
+    stochastic modified equation, or a non-gradient part -(I + Q) g) or perturbed GD (see `particle_kernel`);
+    `path=True` accumulates the path observables in `self.path` (M, 2): area increment, quadratic variation."""
 
     name = "particles"
 
     def __init__(self, *, landscape: int, theta: np.ndarray, data: np.ndarray, x0: np.ndarray, seed: int,
                  gradient: str = "full", batch: int = 0, replace: bool = True,
                  schedule: str = "constant", lr_params: tuple = (0.01,), momentum: float = 0.0,
-                 drift_hessian: float = 0.0, noise: str = "none", temperature: float = 0.0, factor: np.ndarray | None = None,
+                 drift_hessian: float = 0.0, drift_matrix: np.ndarray | None = None, path: bool = False, noise: str = "none", temperature: float = 0.0, factor: np.ndarray | None = None,
                  scheme: str = "euler", kick_gradient: float = 0.0, kick_radius: float = 0.0,
                  kick_interval: int = 0, target: Target | None = None, limit: float = 1e10,
                  first_particle: int = 0):
@@ -72,6 +85,10 @@ class ParticleSolver:
         self.drift_hessian = float(drift_hessian)
         if self.drift_hessian != 0.0 and (self.source != K.GRAD_FULL or self.momentum != 0.0):
             raise ValueError("the modified drift g + c H g needs the full gradient and no momentum")
+        self.drift_matrix = (np.zeros((0, 0)) if drift_matrix is None
+                             else np.ascontiguousarray(drift_matrix, dtype=np.float64))
+        if drift_matrix is not None and self.drift_matrix.shape != (d, d):
+            raise ValueError(f"drift matrix must be ({d}, {d}), got {self.drift_matrix.shape}")
         self.noise = _code(_NOISES, noise, "noise")
         self.temperature = float(temperature)
         self.factor = np.eye(d) if factor is None else np.ascontiguousarray(factor, dtype=np.float64)
@@ -83,26 +100,39 @@ class ParticleSolver:
             raise ValueError("the Heun scheme needs the full gradient, constant diffusion and no momentum")
         self.kick = (float(kick_gradient), float(kick_radius), int(kick_interval))
         self.target = K.TARGET_NONE if target is None else _code(_TARGETS, target.mode, "target mode")
-        self.target_lo = np.broadcast_to(np.asarray(target.lo if target else 0.0, float), (d,)).copy()
-        self.target_hi = np.broadcast_to(np.asarray(target.hi if target else 0.0, float), (d,)).copy()
+        box = target is not None and self.target <= K.TARGET_EXIT
+        self.target_lo = np.broadcast_to(np.asarray(target.lo if box else 0.0, float), (d,)).copy()
+        self.target_hi = np.broadcast_to(np.asarray(target.hi if box else 0.0, float), (d,)).copy()
+        self.target_level = float(target.level) if target is not None else 0.0
         self.limit = float(limit)
         self.states = seed_states(seed, m, first_particle)
         self.velocity = np.zeros((m, d) if self.momentum != 0.0 else (0, d))
         self.first_hit = np.full(m, -1, dtype=np.int64)
-        if target is not None:  # a particle that starts in (enter) or outside (exit) the box hits at step 0
-            inside = np.all((self.target_lo <= self.x) & (self.x <= self.target_hi), axis=1)
-            self.first_hit[inside == (self.target == K.TARGET_ENTER)] = 0
+        if target is not None:  # a particle that starts in the target hits at step 0
+            self.first_hit[self._in_target()] = 0
+        self.path = np.zeros((m if path else 0, 2))
         self.diverged_at = np.full(m, -1, dtype=np.int64)
         self.last_kick = np.full(m, np.iinfo(np.int64).min // 2, dtype=np.int64)
         self.step = 0
 
+    def _in_target(self) -> np.ndarray:
+        """Which particles are in the target now (the box, or the level set)."""
+        if self.target == K.TARGET_LOSS_BELOW:
+            return self.losses() <= self.target_level
+        if self.target == K.TARGET_GRADIENT_BELOW:
+            g = np.empty_like(self.x)
+            gradients(self.code, self.x, self.theta, self.data, g)
+            return np.sqrt(np.sum(g * g, axis=1)) <= self.target_level
+        inside = np.all((self.target_lo <= self.x) & (self.x <= self.target_hi), axis=1)
+        return inside == (self.target == K.TARGET_ENTER)
+
     def advance(self, n_steps: int) -> None:
         """Run `n_steps` updates of every live particle (compiled; no Python in between)."""
-        _ADVANCE(self.x, self.velocity, self.states, self.first_hit, self.diverged_at, self.last_kick,
+        _ADVANCE(self.x, self.velocity, self.states, self.first_hit, self.diverged_at, self.last_kick, self.path,
                   self.code, self.theta, self.data, self.source, self.batch, self.replace,
-                  self.schedule, self.lr_params, self.momentum, self.drift_hessian,
+                  self.schedule, self.lr_params, self.momentum, self.drift_hessian, self.drift_matrix,
                   self.noise, self.temperature, self.factor, self.scheme,
-                  *self.kick, self.target, self.target_lo, self.target_hi, self.limit,
+                  *self.kick, self.target, self.target_lo, self.target_hi, self.target_level, self.limit,
                   self.step, int(n_steps))
         self.step += int(n_steps)
 

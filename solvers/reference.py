@@ -67,11 +67,12 @@ def _batch(stream: Stream, n: int, b: int, replace: bool) -> list[int]:
     return chosen
 
 
-def advance(solver, n_steps: int, grad, example_grad, hessian_vector=None) -> dict:
+def advance(solver, n_steps: int, grad, example_grad, hessian_vector=None, value=None) -> dict:
     """The state after `n_steps` more updates of a copy of `solver` (a ParticleSolver), in NumPy.
 
     grad(x) and example_grad(x, i) are the landscape's NumPy full and per-example gradients;
-    hessian_vector(x, v) = H(x) v is needed when the solver has the modified drift g + c H g (c != 0).
+    hessian_vector(x, v) = H(x) v is needed when the solver has the modified drift g + c H g (c != 0), and
+    value(x) = f(x) for a loss level-set target.
     """
     x = solver.x.copy()
     velocity = solver.velocity.copy()
@@ -81,10 +82,19 @@ def advance(solver, n_steps: int, grad, example_grad, hessian_vector=None) -> di
     minibatch = solver.source != 0
     n_examples = len(solver.data)
     c = solver.drift_hessian
+    Q = solver.drift_matrix if solver.drift_matrix.size else None
+    path = solver.path.copy()
 
-    def drift(point):  # the full gradient with the modified-equation correction g + c H g
-        g = grad(point)
-        return g + c * hessian_vector(point, g) if c else g
+    def corrected(point, g):  # g + c H g (modified equation), then (I + Q) of that (non-gradient part)
+        g = g + c * hessian_vector(point, g) if c else g
+        return g + Q @ g if Q is not None else g
+
+    def in_target(point):
+        if solver.target == 3:   # loss below the level
+            return value(point) <= solver.target_level
+        if solver.target == 4:   # gradient norm below the level
+            return np.linalg.norm(grad(point)) <= solver.target_level
+        return np.all((solver.target_lo <= point) & (point <= solver.target_hi)) == (solver.target == 1)
 
     for p in range(len(x)):
         if diverged_at[p] >= 0:
@@ -101,18 +111,18 @@ def advance(solver, n_steps: int, grad, example_grad, hessian_vector=None) -> di
 
         for n in range(solver.step, solver.step + n_steps):
             eta = _rate(solver.schedule, solver.lr_params, n)
+            x_old = x[p].copy()
             g = gradient(x[p])
             if kick_radius > 0 and n - last_kick[p] >= kick_interval and np.linalg.norm(g) <= kick_gradient:
                 z = np.array([stream.normal() for _ in range(x.shape[1])])
                 x[p] += kick_radius * stream.uniform() ** (1 / x.shape[1]) * z / np.linalg.norm(z)
                 last_kick[p] = n
                 g = gradient(x[p])
-            if c:
-                g = g + c * hessian_vector(x[p], g)
+            g = corrected(x[p], g)
             xi = _noise(solver, stream, eta, x[p], example_grad, n_examples)
             if solver.scheme == 1:  # Heun
                 x_bar = x[p] - eta * g + xi
-                x[p] = x[p] - 0.5 * eta * (g + drift(x_bar)) + xi
+                x[p] = x[p] - 0.5 * eta * (g + corrected(x_bar, grad(x_bar))) + xi
             else:
                 velocity_p = solver.momentum * velocity[p] - eta * g if solver.momentum else -eta * g
                 if solver.momentum:
@@ -121,13 +131,15 @@ def advance(solver, n_steps: int, grad, example_grad, hessian_vector=None) -> di
             if not np.all(np.abs(x[p]) <= solver.limit):
                 diverged_at[p] = n + 1
                 break
-            if solver.target and first_hit[p] < 0:
-                inside = np.all((solver.target_lo <= x[p]) & (x[p] <= solver.target_hi))
-                if inside == (solver.target == 1):
-                    first_hit[p] = n + 1
+            if path.size:
+                if x.shape[1] >= 2:
+                    path[p, 0] += 0.5 * (x_old[0] * x[p, 1] - x_old[1] * x[p, 0])
+                path[p, 1] += np.sum((x[p] - x_old) ** 2)
+            if solver.target and first_hit[p] < 0 and in_target(x[p]):
+                first_hit[p] = n + 1
         states[p] = np.array(stream.s, dtype=np.uint64)
     return dict(x=x, velocity=velocity, states=states, first_hit=first_hit, diverged_at=diverged_at,
-                last_kick=last_kick)
+                last_kick=last_kick, path=path)
 
 
 def _rate(schedule: int, params: np.ndarray, n: int) -> float:

@@ -26,6 +26,8 @@ LANDSCAPES = {
     "least-squares": L.Regression(A, B),
     "l4-regression": L.Regression(A, B, p=4),
     "ripple": L.Ripple(2, bowl=0.7, amplitude=0.1, wavelength=0.4),
+    "ring": L.Ring(2),
+    "ring-3d": L.Ring(3),
 }
 FINITE_SUMS = ["finite-sum-double-well", "tilted-quadratic", "least-squares", "l4-regression"]
 

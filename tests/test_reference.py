@@ -80,3 +80,36 @@ def test_reference_stream_matches_compiled_normals():
     twin = [reference.Stream(s) for s in states]
     drawn = normals(states.copy(), 4000)  # 8000 draws reach the ziggurat's wedge and tail branches
     np.testing.assert_array_equal(drawn, [[t.normal() for _ in range(4000)] for t in twin])
+
+
+RING_Q = np.array([[0.0, 0.8], [-0.8, 0.0]])
+EXTRAS = {   # the kernel's optional parts: non-gradient drift, path observables, level-set targets
+    "ring-rotation-heun-loss-target": (L.Ring(2), Langevin(lr=0.02, temperature=0.3, scheme="heun", nongradient=RING_Q),
+                                       Target.loss_below(0.01)),
+    "ring-rotation-euler-gradient-target": (L.Ring(2), Langevin(lr=0.02, temperature=0.3, nongradient=RING_Q),
+                                            Target.gradient_below(0.2)),
+    "sgd-least-squares-path-gradient-target": (L.Regression(A, B), SGD(lr=0.05, batch=4),
+                                               Target.gradient_below(1.0)),
+    "sme2-rotation-loss-target": (L.finite_sum_double_well(16, 2.0, dim=2),
+                                  SME(lr=0.05, batch=2, substeps=2), Target.loss_below(0.3)),
+}
+
+
+@pytest.mark.parametrize("name", EXTRAS)
+def test_kernel_equals_twin_with_path_observables_rotation_and_level_targets(name):
+    landscape, dynamics, target = EXTRAS[name]
+    x0 = np.random.default_rng(2).normal(scale=0.7, size=(6, landscape.dim))
+    solver = ParticleSolver(landscape=landscape.code, theta=landscape.theta, data=landscape.data, x0=x0, seed=5,
+                            target=target, limit=1e3, path=True, **dynamics.solver_arguments(landscape))
+    if name.startswith("sme2"):   # a rotation on top of the modified drift
+        solver.drift_matrix = RING_Q.copy()
+    solver.advance(3)
+    expected = reference.advance(solver, 30, grad=lambda x: landscape.grad(x[None])[0],
+                                 example_grad=lambda x, i: landscape.example_grads(x)[i],
+                                 hessian_vector=lambda x, v: landscape.hessian_vector(x[None], v[None])[0],
+                                 value=lambda x: landscape.value(x[None])[0])
+    solver.advance(30)
+    np.testing.assert_allclose(solver.x, expected["x"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(solver.path, expected["path"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(solver.first_hit, expected["first_hit"])
+    assert np.any(solver.first_hit > 3) and np.all(solver.path[:, 1] > 0)   # events and paths happened
