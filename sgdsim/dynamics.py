@@ -197,15 +197,16 @@ class SME(Dynamics):
     C the per-example gradient covariance (`Landscape.noise_covariance`), k from `minibatch_noise_factor`
     (constant cov(a)/B on tilted sums; state dependent on regression: multiplicative noise). Why order 2: one
     SGD step has mean -lr g and second moment lr^2 (g g^T + Sigma); over a time lr the SDE's increment has
-    mean lr b + (lr^2/2) (Dg) b + O(lr^3) = -lr g + O(lr^3) with b = -g - (lr/2) H g, and second moment
+    mean lr b + (lr^2/2) (Db) b + O(lr^3) = -lr g + O(lr^3) (b = -g - (lr/2) H g, Db = -H + O(lr)), second moment
     lr^2 (b b^T + Sigma) + O(lr^3): both match to O(lr^3) per step, hence O(lr^2) over [0, T].
 
     Integrated by the particle engine with dt = lr / substeps (Euler–Maruyama, or stochastic Heun for the
     constant noise of tilted sums), so engine step n is at t = n dt (`step_time`).
 
-    Momentum: not provided. The paper's SME for momentum SGD is a second-order (position-velocity) SDE under
-    its own scaling of the momentum parameter with lr; the engine's heavy ball at fixed beta has the rescaled
-    order-1 limit used by `fokker_planck.sde_coefficients` (T / (1 - beta)), and no order-2 form is given.
+    Momentum: not provided here. The paper also treats momentum SGD, whose SME is an SDE for position and
+    velocity (order 1), which this engine's position-only SME does not integrate; heavy ball at a fixed beta
+    keeps the rescaled order-1 limit of `fokker_planck.sde_coefficients` (T / (1 - beta)), and there is no
+    order-2 form for it here (`fokker_planck.sme_order` refuses order 2 with momentum).
     """
     batch: int = 1
     replace: bool = True
