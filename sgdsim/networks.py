@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm import tqdm
 
+from . import runloop
 from .dynamics import Schedule
 from .errors import ParameterError
 from .runfile import RunWriter
@@ -353,34 +353,33 @@ def train_ensemble(arch: Architecture, loss: Loss, opt: Optimizer, data: Dataset
     perm = np.tile(np.arange(len(data.X), dtype=np.int64), (members, 1))
     diverged = np.full(members, -1, dtype=np.int64)
     rec = _Recorder(writer, prefix, members, recording, data, arch)
-    record_steps = np.unique(np.r_[np.arange(0, steps, recording.every), steps])
-    status, message, step = "complete", "", 0
-    flushed = time.monotonic()
-    chunk = max(1, 50_000_000 // max(1, members * opt.batch * arch.n_params))  # ~ tenths of a second per call
-    with tqdm(total=steps, disable=None if progress else True, delay=1.0, unit="step", leave=False) as bar:
-        _record(rec, 0, 0.0, arch, loss, opt, lrs[0], net, data, params, seed)
-        for target in record_steps[1:]:
-            while step < target:
-                n = min(chunk, target - step)
-                nk.train(net, params, velocity, states, perm, lrs[step:step + n], opt.batch, opt.momentum,
-                         opt.weight_decay, step, diverged)
-                step += n
-                bar.update(n)
-                if np.any(diverged >= 0):
-                    m = int(np.argmax(np.where(diverged >= 0, -diverged, -np.inf)))
-                    status = "diverged"
-                    message = (f"member {m} diverged at step {diverged[m]} (non-finite loss or weights); "
-                               f"lower the learning rate")
-                    if writer is not None:
-                        hit = np.flatnonzero(diverged >= 0)
-                        writer.events(prefix + "divergence").append(hit, diverged[hit], clock[diverged[hit]])
-                    break
-            if status != "complete":
-                break
-            _record(rec, int(target), float(clock[target]), arch, loss, opt, lrs[target - 1], net, data, params, seed)
-            if writer is not None and time.monotonic() - flushed > FLUSH_SECONDS:
-                writer.flush()
-                flushed = time.monotonic()
+    reached = [0]
+    flushed = [time.monotonic()]
+
+    def advance(k: int) -> None:
+        step = reached[0]
+        nk.train(net, params, velocity, states, perm, lrs[step:step + k], opt.batch, opt.momentum,
+                 opt.weight_decay, step, diverged)
+        reached[0] = step + k
+
+    def record(step: int) -> None:
+        _record(rec, step, float(clock[step]), arch, loss, opt, lrs[max(step - 1, 0)], net, data, params, seed)
+        if writer is not None and (step == steps or time.monotonic() - flushed[0] > FLUSH_SECONDS):
+            writer.flush()
+            flushed[0] = time.monotonic()
+
+    def check() -> str | None:
+        if not np.any(diverged >= 0):
+            return None
+        m = int(np.argmax(np.where(diverged >= 0, -diverged, -np.inf)))
+        if writer is not None:
+            hit = np.flatnonzero(diverged >= 0)
+            writer.events(prefix + "divergence").append(hit, diverged[hit], clock[diverged[hit]])
+        return f"member {m} diverged at step {diverged[m]} (non-finite loss or weights); lower the learning rate"
+
+    result = runloop.drive(advance, steps, runloop.Schedule(every=recording.every), record, diverged=check,
+                            progress=progress)
+    status, message, step = str(result.status), result.message, result.steps_done
     if writer is not None:
         writer.flush()
     return Training(params, status, message, step, rec.arrays())
