@@ -13,6 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import runloop
 from .errors import ParameterError
 from .solvers import linear_flows as lf
 from .solvers import rk
@@ -154,54 +155,117 @@ def end_to_end_flow(We0: np.ndarray, depth: int, X, Y, times, *, p: float = 2.0,
                       np.full(len(We), np.nan), None, sol.status, sol.message)
 
 
+def _recorded(record_steps) -> np.ndarray:
+    steps = np.asarray(record_steps, dtype=np.int64)
+    if steps.ndim != 1 or not len(steps) or np.any(steps < 0) or np.any(np.diff(steps) <= 0):
+        raise ParameterError("record_steps must be increasing non-negative integers")
+    return steps
+
+
+def _run(advance, record_steps, observe, lr: float, what: str, progress: bool):
+    """Drive `advance` through the record steps (`sgdsim.runloop`): rows of `observe()` at each of them, the run
+    cut at the first non-finite weights or loss (status diverged, the step named) or at an interrupt."""
+    wanted = set(int(s) for s in record_steps)
+    rows, steps_done = [], []
+    state = {"diverged_after": -1, "step": 0}
+
+    def record(step):
+        if step in wanted:
+            rows.append(observe())
+            steps_done.append(step)
+
+    def go(k):
+        bad = advance(k)
+        if bad >= 0:
+            state["diverged_after"] = state["step"] + bad
+        state["step"] += k
+
+    def diverged():
+        if state["diverged_after"] >= 0:
+            return f"{what}non-finite weights at step {state['diverged_after']}"
+        if rows and not np.isfinite(rows[-1][0]):
+            return f"{what}non-finite loss at step {steps_done[-1]}"
+        return None
+
+    result = runloop.drive(go, int(record_steps[-1]), runloop.Schedule(steps=tuple(int(s) for s in record_steps)),
+                           record, diverged=diverged, progress=progress)
+    if result.status is runloop.Status.DIVERGED and rows and not np.isfinite(rows[-1][0]):
+        rows, steps_done = rows[:-1], steps_done[:-1]   # the non-finite record is not kept
+    return rows, np.array(steps_done, np.int64), str(result.status), result.message
+
+
 def train_factors(Ws0: Sequence[np.ndarray], X, Y, lr: float, record_steps, *, p: float = 2.0,
-                  weight_decay: float = 0.0, batch: int | None = None, seed: int = 0, callback=None) -> Trajectory:
-    """Discrete GD (batch None) or minibatch SGD on the factors; time t = step * lr."""
+                  weight_decay: float = 0.0, batch: int | None = None, seed: int = 0,
+                  progress: bool = False) -> Trajectory:
+    """Discrete GD (batch None) or minibatch SGD on the factors (`solvers.linear_flows.factor_gd_steps`) through
+    the run loop: recorded at `record_steps` (loss on the full data without the weight-decay term, W_e, the
+    balancedness norm); time t = step * lr."""
     X, Y = _check_data(X, Y)
     if lr <= 0:
         raise ParameterError(f"lr must be positive, got {lr}")
     if batch is not None and not 1 <= batch <= len(X):
         raise ParameterError(f"batch {batch} must be between 1 and the number of examples {len(X)}")
-    steps, losses, We, unbalance, Ws, status, message = lf.train_factors(
-        Ws0, X, Y, p, lr, record_steps, weight_decay=weight_decay, batch=batch, seed=seed, callback=callback)
-    return Trajectory(steps * lr, losses, We, unbalance, Ws, status, message, steps)
+    record_steps = _recorded(record_steps)
+    Ws = [np.array(W, dtype=np.float64) for W in Ws0]
+    rng = np.random.default_rng(seed) if batch is not None and batch < len(X) else None
+
+    def observe():
+        We = lf.end_to_end(Ws)
+        return lf.lp_loss_grad(We, X, Y, p)[0], We, lf.balancedness_norm(Ws)
+
+    rows, steps, status, message = _run(
+        lambda k: lf.factor_gd_steps(Ws, X, Y, p, lr, k, weight_decay=weight_decay, batch=batch, rng=rng),
+        record_steps, observe, lr, "", progress)
+    losses, Wes, unbalance = _columns(rows, (Y.shape[1], X.shape[1]), 3)
+    return Trajectory(steps * lr, losses, Wes, unbalance, Ws, status, message, steps)
+
+
+def _columns(rows, shape, width):
+    if not rows:
+        return np.zeros(0), np.zeros((0,) + shape), np.zeros(0)
+    columns = list(zip(*rows))
+    return (np.array(columns[0], float), np.array(columns[1], float),
+            np.array(columns[2], float) if width > 2 else np.full(len(rows), np.nan))
 
 
 OPTIMIZERS = ("gd", "adagrad", "adam")
 
 
 def train_depth1(W0: np.ndarray, X, Y, optimizer: str, lr: float, record_steps, *, p: float = 2.0,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> Trajectory:
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, progress: bool = False) -> Trajectory:
     """Full-batch GD, AdaGrad (Duchi, Hazan & Singer 2011: W -= lr g / (sqrt(sum g^2) + eps)) or Adam (Kingma
-    & Ba 2015, bias-corrected) on the depth-1 model W (d_out, d_in); time t = step * lr."""
+    & Ba 2015, bias-corrected) on the depth-1 model W (d_out, d_in), through the run loop; t = step * lr."""
     X, Y = _check_data(X, Y)
     if optimizer not in OPTIMIZERS:
         raise ParameterError(f"unknown optimizer {optimizer!r} (valid: {', '.join(OPTIMIZERS)})")
+    record_steps = _recorded(record_steps)
     W = np.array(W0, np.float64)
     m, v = np.zeros_like(W), np.zeros_like(W)
-    record_steps = np.asarray(record_steps, np.int64)
-    losses, Wes = np.full(len(record_steps), np.nan), np.full((len(record_steps),) + W.shape, np.nan)
-    step = 0
-    with np.errstate(over="ignore", invalid="ignore"):
-        for k, target in enumerate(record_steps):
-            while step < target:
+    taken = [0]
+
+    def advance(k):
+        nonlocal m, v
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i in range(k):
                 g = lf.lp_loss_grad(W, X, Y, p)[1]
-                step += 1
+                taken[0] += 1
                 if optimizer == "gd":
-                    W -= lr * g
+                    W[...] -= lr * g
                 elif optimizer == "adagrad":
                     v += g * g
-                    W -= lr * g / (np.sqrt(v) + eps)
+                    W[...] -= lr * g / (np.sqrt(v) + eps)
                 else:
                     m = betas[0] * m + (1 - betas[0]) * g
                     v = betas[1] * v + (1 - betas[1]) * g * g
-                    W -= lr * (m / (1 - betas[0] ** step)) / (np.sqrt(v / (1 - betas[1] ** step)) + eps)
+                    W[...] -= lr * (m / (1 - betas[0] ** taken[0])) / (np.sqrt(v / (1 - betas[1] ** taken[0])) + eps)
                 if not np.isfinite(W.sum()):
-                    return Trajectory(record_steps[:k] * lr, losses[:k], Wes[:k], np.full(k, np.nan), None,
-                                      "diverged", f"{optimizer}: non-finite weights at step {step}", record_steps[:k])
-            losses[k], Wes[k] = loss(W, X, Y, p), W
-    return Trajectory(record_steps * lr, losses, Wes, np.full(len(losses), np.nan), None, "complete", "",
-                      record_steps)
+                    return i + 1
+        return -1
+
+    rows, steps, status, message = _run(advance, record_steps, lambda: (loss(W, X, Y, p), W.copy()), lr,
+                                        f"{optimizer}: ", progress)
+    losses, Wes, unbalance = _columns(rows, W.shape, 2)
+    return Trajectory(steps * lr, losses, Wes, unbalance, None, status, message, steps)
 
 
 def predict_loss_curve(X, Y, times, depth: int, We0: np.ndarray, *, p: float = 2.0, weight_decay: float = 0.0,

@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from .errors import ParameterError
 from .runfile import RunWriter
+from .runloop import active_interrupt
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
 
@@ -148,6 +149,10 @@ class Scenario:
         closed): what `sgdsim run` and every sweep task do. Returns (status, message, summary lines)."""
         with RunWriter(path, scenario=self.name, params=params, seed=seed) as writer:
             status, message, lines = self.run(params, seed, writer, progress)
+            stop = active_interrupt()
+            if stop is not None and stop.requested and status == "complete":
+                # a run loop stopped early and the scenario finished with what it had reached
+                status, message = "interrupted", f"interrupted by {stop.name}; the scenario stopped with what was reached"
             writer.close(status, message)
         return status, message, lines
 

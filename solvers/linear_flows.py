@@ -128,40 +128,21 @@ def single_output_velocity(w: np.ndarray, g: np.ndarray, depth: int) -> np.ndarr
     return norm ** (2.0 - 2.0 / depth) * (g + (depth - 1) * u * float(u @ g))
 
 
-def train_factors(Ws: list[np.ndarray], X: np.ndarray, Y: np.ndarray, p: float, lr: float, record_steps,
-                  *, weight_decay: float = 0.0, batch: int | None = None, seed: int = 0, callback=None):
-    """Discrete GD (batch None or n) or minibatch SGD (batch examples drawn without replacement each step) on
-    the factors: W_j <- W_j - lr dLoss_B/dW_j. Records (loss on the full data, W_e) at each of the increasing
-    `record_steps` (the data loss L(W_e), without the weight-decay term) and the balancedness norm. Returns
-    (steps, losses, W_e stack, balancedness norms, final factors, status, message), cut at the first non-finite
-    weights (status "diverged", the step named)."""
-    Ws = [np.array(W, dtype=np.float64) for W in Ws]
-    record_steps = np.asarray(record_steps, dtype=np.int64)
+def factor_gd_steps(Ws: list[np.ndarray], X: np.ndarray, Y: np.ndarray, p: float, lr: float, k: int, *,
+                    weight_decay: float = 0.0, batch: int | None = None, rng=None) -> int:
+    """k steps of discrete GD (rng None) or minibatch SGD (batch examples drawn without replacement from rng
+    each step) on the factors, in place: W_j <- W_j - lr dLoss_B/dW_j. Returns the number of steps after which
+    a weight first became non-finite (then the factors are left as they are), or -1."""
     n = len(X)
-    rng = np.random.default_rng(seed) if batch is not None and batch < n else None
-    losses = np.full(len(record_steps), np.nan)
-    Wes = np.full((len(record_steps),) + (Y.shape[1], X.shape[1]), np.nan)
-    unbalance = np.full(len(record_steps), np.nan)
-    step, status, message = 0, "complete", ""
     with np.errstate(over="ignore", invalid="ignore"):
-        for k, target in enumerate(record_steps):
-            while step < target:
-                if rng is None:
-                    _, grads = factor_gradients(Ws, X, Y, p, weight_decay)
-                else:
-                    idx = rng.choice(n, size=batch, replace=False)
-                    _, grads = factor_gradients(Ws, X[idx], Y[idx], p, weight_decay)
-                for W, g in zip(Ws, grads):
-                    W -= lr * g
-                step += 1
-                if callback is not None:
-                    callback(1)
-                if not all(np.isfinite(W.sum()) for W in Ws):
-                    return (record_steps[:k], losses[:k], Wes[:k], unbalance[:k], Ws, "diverged",
-                            f"non-finite weights at step {step}")
-            We = end_to_end(Ws)
-            losses[k], Wes[k], unbalance[k] = lp_loss_grad(We, X, Y, p)[0], We, balancedness_norm(Ws)
-            if not np.isfinite(losses[k]):
-                return (record_steps[:k], losses[:k], Wes[:k], unbalance[:k], Ws, "diverged",
-                        f"non-finite loss at step {step}")
-    return record_steps, losses, Wes, unbalance, Ws, status, message
+        for i in range(k):
+            if rng is None:
+                _, grads = factor_gradients(Ws, X, Y, p, weight_decay)
+            else:
+                idx = rng.choice(n, size=batch, replace=False)
+                _, grads = factor_gradients(Ws, X[idx], Y[idx], p, weight_decay)
+            for W, g in zip(Ws, grads):
+                W -= lr * g
+            if not all(np.isfinite(W.sum()) for W in Ws):
+                return i + 1
+    return -1

@@ -156,8 +156,9 @@ def test_one_minibatch_step_is_unbiased(rng):
     X, Y = _data(rng, n=12)
     Ws0 = dl.gaussian_init([4, 3, 3], 0.5, rng)
     flat = lambda Ws: np.concatenate([W.ravel() for W in Ws])  # noqa: E731
-    gd = flat(lf.train_factors(Ws0, X, Y, 2.0, 0.1, [0, 1])[4])
-    draws = np.array([flat(lf.train_factors(Ws0, X, Y, 2.0, 0.1, [0, 1], batch=3, seed=s)[4]) for s in range(400)])
+    gd = flat(dl.train_factors(Ws0, X, Y, 0.1, [0, 1], p=2.0).factors)
+    draws = np.array([flat(dl.train_factors(Ws0, X, Y, 0.1, [0, 1], p=2.0, batch=3, seed=s).factors)
+                      for s in range(400)])
     moved = draws.std(axis=0) > 0
     assert moved.sum() == len(gd)                              # every weight feels the batch
     z = np.abs(draws.mean(axis=0) - gd) / (draws.std(axis=0, ddof=1) / np.sqrt(len(draws)))
