@@ -132,13 +132,13 @@ def test_process_pool_gives_the_same_run_files(serial, tmp_path):
 
 
 def test_failing_task_is_reported_and_the_rest_complete(tmp_path, capsys):
-    # examples=2 drawn without replacement (B=2) has no gradient noise: the Gibbs theory (T = 0) raises
+    # examples=2 drawn without replacement (B=2) has no gradient noise: the scenario's PDE at T = 0 raises
     args = ["sweep", "double-well", "--grid", "replace=true,false", "lr=0.02,5", "--out", str(tmp_path),
             "--workers", "1", "--quiet", "--set", "particles=50", "steps=40", "record_every=40", "bins=10",
             "examples=2", "batch=2"]
     assert main(args) == 1
     err = capsys.readouterr().err.splitlines()
-    assert len(err) == 3 and sum("failed:" in line and "temperature > 0" in line for line in err) == 2
+    assert len(err) == 3 and sum("failed:" in line and "temperature 0.0" in line for line in err) == 2
     assert sum("diverged:" in line and "replace=True" in line and "lr=5.0" in line for line in err) == 1
     states = {(t["params"]["replace"], t["params"]["lr"]): (t["state"], t["message"])
               for t in load_manifest(tmp_path)["tasks"]}
