@@ -201,7 +201,7 @@ def describe_sweep(directory: str | os.PathLike, limit: int = 20) -> str:
     s = read_summary(directory) if (directory / SUMMARY).exists() else None
     spec = manifest["spec"]
     tasks = manifest["tasks"]
-    states = list(s.status) if s is not None else [t["state"] for t in tasks]
+    states = [t["state"] for t in tasks]   # the manifest is current while a driver works; sweep.h5 is rebuilt at the end
     lines = [f"sweep     {directory}",
              f"scenario  {spec['scenario']}   preset {spec['preset'] or '-'}   replicates {spec['replicates']}   "
              f"root seed {spec['seed']}",
