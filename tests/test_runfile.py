@@ -306,6 +306,7 @@ def test_run_files_open_in_the_hdf5_1_10_command_line_tools(tmp_path, swmr, monk
     monkeypatch.setenv("SGDSIM_SWMR", "1" if swmr else "0")
     path = tmp_path / "tools.h5"
     _full_run(path)
+    sgdsim.compare(path, against=path, plot=False)   # writes /comparison attributes and a density group
     dump = subprocess.run(["h5dump", "-H", str(path)], capture_output=True, text=True, timeout=60)
     assert dump.returncode == 0 and "ERROR" not in dump.stdout + dump.stderr, dump.stderr
     for name in ("observables/density/value", "particles/cloud/position/value", "events/escape/step",
@@ -314,6 +315,7 @@ def test_run_files_open_in_the_hdf5_1_10_command_line_tools(tmp_path, swmr, monk
     listing = subprocess.run(["h5ls", "-r", str(path)], capture_output=True, text=True, timeout=60)
     assert listing.returncode == 0 and "ERROR" not in listing.stdout + listing.stderr, listing.stdout
     assert "/claims/arrays/b/measured" in listing.stdout and "/observables/density/value" in listing.stdout
+    assert "/comparison/density/l1" in listing.stdout
     data = subprocess.run(["h5dump", "-A", "0", "-d", "/observables/density/value", str(path)],
                           capture_output=True, text=True, timeout=60)
     assert data.returncode == 0 and "(2,0): 2, 2, 2, 2" in data.stdout, data.stdout

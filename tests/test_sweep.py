@@ -262,8 +262,13 @@ def test_inspect_a_sweep_folder(plugin_sweep, capsys):
 
 
 def test_sweep_summary_reads_as_labelled_xarray_datasets(plugin_sweep):
-    """Issue 13.8: the summary had no dimension scales (xarray gave phony_dim_* and a warning)."""
+    """Issue 13.8: the summary had no dimension scales (xarray gave phony_dim_* and a warning); and, as run
+    files (issue 13.1), sweep.h5 opens in the HDF5 1.10 command-line tools."""
+    import shutil
     import warnings
+    if shutil.which("h5dump"):
+        dump = subprocess.run(["h5dump", "-H", str(plugin_sweep / "sweep.h5")], capture_output=True, text=True)
+        assert dump.returncode == 0 and "ERROR" not in dump.stdout + dump.stderr and "claim" in dump.stdout
     xr = pytest.importorskip("xarray")
     pytest.importorskip("h5netcdf")
     with warnings.catch_warnings():
