@@ -19,12 +19,14 @@ Three measurements, each against theories it did not compute itself:
    exp(-f/T)(1 + lr f'^2/(4T) - (lr/2) f'') (`modified_equations.euler_invariant_loss`): Pearson's chi^2 as z.
    The weak-order theorems hold on a fixed time interval; at stationarity the order-2 SME's correction has
    the wrong sign (it steepens the loss, SGD spreads wider), so Gibbs and SME-2 are expected to fail and the
-   Euler invariant density to hold. What M samples resolve: Gibbs's O(lr) error gives z ~ M lr^2 (about 20
+   Euler invariant density to hold, and so the steady state of the Euler scheme's order-2 modified
+   equation (`fokker_planck.sme_problem(..., equation="euler")`: drift and diffusion both corrected, the PDE
+   to use for finite-lr SGD densities over long times). What M samples resolve: Gibbs's O(lr) error gives z ~ M lr^2 (about 20
    at the defaults M = 800000, lr = 0.005; 10 in the small preset, M = 100000, lr = 0.01), the Euler density's
    O(lr^2) residual z ~ M lr^4 (below 1 in both). The tilts are symmetric (`stationary_landscape`).
 
-Claims (`claims`, a pure function of the measurements and the theories): the six slopes (four hold, the two
-wrong corrections fail) and the three stationary verdicts.
+Claims (`claims`, a pure function of the measurements and the theories): the eight slopes (six hold, the
+two wrong corrections fail) and the four stationary verdicts (Gibbs and SME-2 fail, both Euler forms hold).
 """
 from __future__ import annotations
 
@@ -46,10 +48,11 @@ LABELS = {"flow": "gradient flow", "sme1": "SME order 1", "sme2": "SME order 2",
           "sme2_wrong": "SME-2 with (lr/2)|grad f|^2 (wrong)"}
 EXPECTED_SLOPE = {"flow": 1.0, "sme1": 1.0, "sme2": 2.0, "sme2_wrong": 2.0}
 SLOPE_TOLERANCE = {1.0: 0.15, 2.0: 0.3}   # the tolerances issue 15 states for fitted weak orders 1 and 2
-STATIONARY = ("gibbs", "sme2", "euler")
+STATIONARY = ("gibbs", "sme2", "euler", "euler_pde")
 STATIONARY_LABELS = {"gibbs": "Gibbs exp(-f/T) (SDE limit, SME-1)", "sme2": "order-2 SME PDE steady state",
-                     "euler": "Euler invariant density, O(lr)"}
-STATIONARY_EXPECTED = {"gibbs": "fails", "sme2": "fails", "euler": "holds"}
+                     "euler": "Euler invariant density, O(lr)",
+                     "euler_pde": "Euler modified-equation PDE steady state"}
+STATIONARY_EXPECTED = {"gibbs": "fails", "sme2": "fails", "euler": "holds", "euler_pde": "holds"}
 RANGE = 2.5        # the stationary histogram and PDE on [-RANGE, RANGE]
 WEAK_GRID = (-1.0, 2.0)   # the weak-order PDEs (mass starts at dw_start in (-1, 2) and flows to the well at 1)
 NOTHING = Recorder(every=10 ** 9, mean=False, covariance=False, loss=False)
@@ -98,7 +101,9 @@ def claims(measured: dict, theory_: dict, lrs: dict) -> list[Claim]:
             stderr=1.0, test="z", tolerance=4.0, expected=STATIONARY_EXPECTED[name],
             source={"gibbs": "Mandt, Hoffman & Blei 2017; Pearson 1900",
                     "sme2": "Li, Tai & E 2019 (order-2 SME); Pearson 1900",
-                    "euler": "Zygalakis 2011 (modified equations of the Euler scheme); Pearson 1900"}[name]))
+                    "euler": "Zygalakis 2011 (modified equations of the Euler scheme); Pearson 1900",
+                    "euler_pde": "Zygalakis 2011 (weak order-2 modified equation, drift and diffusion); "
+                                 "Pearson 1900"}[name]))
     return out
 
 
@@ -194,8 +199,11 @@ def stationary(p: dict, seed: int, progress: bool):
     def scalar(fn):   # theory.gibbs_bin_probabilities evaluates at scalars and at arrays
         return lambda y: fn(np.atleast_1d(np.asarray(y, float))[:, None]) if np.ndim(y) else \
             float(fn(np.array([[float(y)]]))[0])
+    euler_pde = fokker_planck.sme_problem(landscape, SGD(lr=lr, batch=batch), lo=-RANGE, hi=RANGE,
+                                          cells=p["bins"] * 10, equation="euler")
     q = {"gibbs": theory.gibbs_bin_probabilities(_double_well, edges, T),
          "sme2": fp.bin_probabilities(fp.steady_state(), edges),
+         "euler_pde": euler_pde.bin_probabilities(euler_pde.steady_state(), edges),
          "euler": theory.gibbs_bin_probabilities(scalar(ME.euler_invariant_loss(landscape, lr, T)), edges, T)}
     return edges, hist, q, T, out
 
@@ -240,9 +248,12 @@ def run(p: dict, seed: int, writer, progress: bool):
         writer.theory(f"stationary_{name}", q[name] / widths, coords={"x": centres},
                       source=dict(gibbs="Gibbs density at T = lr var(a) / (2B)",
                                   sme2="steady state of the order-2 SME's Fokker–Planck equation (Li, Tai & E 2019)",
-                                  euler="first-order invariant density of the Euler scheme (Zygalakis 2011)")[name],
+                                  euler="first-order invariant density of the Euler scheme (Zygalakis 2011)",
+                                  euler_pde="steady state of the Euler scheme's order-2 modified equation "
+                                            "(Zygalakis 2011)")[name],
                       equation=dict(gibbs="exp(-f/T)/Z", sme2="exp(-(f + lr f'^2/4)/T)/Z",
-                                    euler="exp(-f/T)(1 + lr f'^2/(4T) - lr f''/2)/Z")[name],
+                                    euler="exp(-f/T)(1 + lr f'^2/(4T) - lr f''/2)/Z",
+                                    euler_pde="b = -f' - (lr/2)(f' f'' - T f^(3)), T D = T (1 + lr f'')")[name],
                       attrs={"temperature": T})
     slopes = {}
     for where, lr_values, errors, se in (("ls", ls_lrs, ls_errors, None), ("dw", dw_lrs, dw_errors, dw_stderr)):
@@ -294,7 +305,7 @@ def plot(run, path):
     m = run.params["stat_particles"]
     ax = axes[2]
     ax.step(x, hist, where="mid", color="k", lw=1.0, label="SGD histogram")
-    colors = dict(zip(STATIONARY, ("C0", "C3", "C2")))
+    colors = dict(zip(STATIONARY, ("C0", "C3", "C2", "C4")))
     for name in STATIONARY:
         z = run.comparison.get(f"stationary_z_{name}", float("nan"))
         ax.plot(x, run.theory(f"stationary_{name}").value, color=colors[name], lw=1.0,
@@ -307,7 +318,7 @@ def plot(run, path):
     keep = gibbs * widths * m >= 5
     ax.fill_between(x[keep], -2 * se[keep], 2 * se[keep], color="grey", alpha=0.3, label="+- 2 SE of M samples")
     ax.plot(x[keep], (hist - gibbs)[keep], "k.", ms=3, label="SGD histogram - Gibbs")
-    for name in ("sme2", "euler"):
+    for name in ("sme2", "euler", "euler_pde"):
         ax.plot(x[keep], (run.theory(f"stationary_{name}").value - gibbs)[keep], color=colors[name], lw=1.0,
                 label=f"{STATIONARY_LABELS[name]} - Gibbs")
     ax.axhline(0.0, color=colors["gibbs"], lw=0.8)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from .dynamics import SGD, SME, Dynamics, GradientDescent, Langevin, minibatch_noise_factor
 from .errors import ParameterError
 from .landscapes import Landscape, Regression, Tilted
-from .modified_equations import modified_loss
+from .modified_equations import euler_modified_coefficients, modified_loss
 from .solvers import fokker_planck as FP
 
 
@@ -382,8 +382,11 @@ def sme_order(dynamics: Dynamics, order: int | None) -> int | None:
     return None
 
 
+EQUATIONS = ("sme", "euler")
+
+
 def sme_problem(landscape: Landscape, dynamics: Dynamics, *, lo, hi, cells, order: int | None = None,
-                boundary="reflecting") -> FokkerPlanck:
+                boundary="reflecting", equation: str = "sme") -> FokkerPlanck:
     """The Fokker–Planck problem of a dynamics on the box [lo, hi]: for SGD (or an `SME` dynamics) the
     stochastic modified equation of order 2 (default) or 1 (Li, Tai & E 2019; `modified_equations`),
 
@@ -393,10 +396,24 @@ def sme_problem(landscape: Landscape, dynamics: Dynamics, *, lo, hi, cells, orde
     x lr. For other dynamics, their own SDE (`sde_coefficients`; a Langevin drift -(I + Q) grad f with its
     non-gradient part Q). The problem gives the steady state
     (`steady_state`, for order 2 with constant Sigma = c I the Gibbs density of F) and mean first-passage
-    times (`mfpt`) of either order."""
+    times (`mfpt`) of either order.
+
+    equation="euler" (SGD on a tilted sum, constant Sigma): instead the weak order-2 modified equation of SGD
+    read as the Euler scheme of its SDE limit at fixed T (`modified_equations.euler_modified_coefficients`):
+    drift and diffusion both corrected at relative order lr H, which keeps SGD's steady state to O(lr^2)
+    where the SME's diffusion lr Sigma does not (`modified_equations.euler_invariant_loss`)."""
+    if equation not in EQUATIONS:
+        raise ParameterError(f"unknown modified equation {equation!r} (valid: {', '.join(EQUATIONS)})")
     order = sme_order(dynamics, order)
     T, D = sde_coefficients(landscape, dynamics)
     lo, hi = (np.broadcast_to(np.asarray(v, float), (landscape.dim,)) for v in (lo, hi))
+    if equation == "euler":
+        if order != 2 or not isinstance(landscape, Tilted):
+            raise ParameterError("equation='euler' is the order-2 modified equation of SGD with constant noise: "
+                                 "it needs SGD (order 2) on a tilted finite sum")
+        drift, diffusion = euler_modified_coefficients(landscape, dynamics.lr, T, D)
+        return problem(drift=drift, temperature=T, lo=lo, hi=hi, cells=cells, diffusion=diffusion,
+                       boundary=boundary)
     Q = dynamics.drift_matrix(landscape) if isinstance(dynamics, Langevin) else None
     if Q is not None:   # the drift -(I + Q) grad f of a Langevin dynamics with a non-gradient part
         return problem(drift=lambda x: -(landscape.grad(x) @ (np.eye(landscape.dim) + Q).T), temperature=T,
@@ -406,11 +423,11 @@ def sme_problem(landscape: Landscape, dynamics: Dynamics, *, lo, hi, cells, orde
 
 
 def pde_density(landscape: Landscape, dynamics: Dynamics, start, steps, *, lo, hi, cells, order: int | None = None,
-                dt: float | None = None, scheme: str = "bdf2", boundary="reflecting",
+                dt: float | None = None, scheme: str = "bdf2", boundary="reflecting", equation: str = "sme",
                 progress: bool = False) -> tuple[FokkerPlanck, Evolution]:
     """The Fokker–Planck density of a run at the given engine steps (t = step x `dynamics.step_time`, lr
-    for SGD): for SGD the order-2 SME by default, order=1 the order-1 SME (= the SDE limit), see
-    `sme_problem`.
+    for SGD): for SGD the order-2 SME by default, order=1 the order-1 SME (= the SDE limit), equation="euler"
+    the order-2 modified equation that also corrects the diffusion (tilted sums), see `sme_problem`.
 
         fp, out = pde_density(finite_sum_double_well(256, 7.0), SGD(lr=0.02, batch=2), [-1.0],
                               steps=[0, 250, 500], lo=-2.5, hi=2.5, cells=600)   # order 2
@@ -419,7 +436,8 @@ def pde_density(landscape: Landscape, dynamics: Dynamics, start, steps, *, lo, h
     start: a point (all particles there: a cloud-in-cell delta) or a density on the grid. dt defaults to
     (the smallest time between recorded steps) / 100. Returns the problem (grid, functionals) and the
     `Evolution`."""
-    fp = sme_problem(landscape, dynamics, lo=lo, hi=hi, cells=cells, order=order, boundary=boundary)
+    fp = sme_problem(landscape, dynamics, lo=lo, hi=hi, cells=cells, order=order, boundary=boundary,
+                     equation=equation)
     start = np.asarray(start, dtype=float)
     p0 = fp.point_mass(start.ravel()) if start.size == fp.grid.dim else start.reshape(fp.shape)
     times = np.asarray(steps, dtype=float) * dynamics.step_time

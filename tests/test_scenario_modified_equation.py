@@ -14,7 +14,7 @@ def test_small_preset_runs_and_every_claim_is_met(tmp_path, seed):
     out = run_scenario("modified-equation", tmp_path / f"me{seed}.h5", "--seed", seed)
     run = sgdsim.open(out)
     claims = {c.name: c for c in run.claims}
-    assert len(claims) == 11
+    assert len(claims) == 12
     assert all(c.met for c in claims.values()), {n: (c.verdict, c.measured) for n, c in claims.items() if not c.met}
     assert run.comparison["ls_sme2_slope"] == pytest.approx(2.0, abs=0.3)
 
@@ -50,6 +50,7 @@ def test_claims_are_met_with_the_right_theories(pieces):
     ("stationary", {"euler": "gibbs"}, "stationary_euler"),     # Gibbs does not describe the histogram
     ("stationary", {"gibbs": "euler"}, "stationary_gibbs"),     # ... and the Euler density does
     ("stationary", {"sme2": "euler"}, "stationary_sme2"),
+    ("stationary", {"euler_pde": "sme2"}, "stationary_euler_pde"),
 ])
 def test_a_wrong_theory_flips_its_claim(pieces, part, swap, flipped):
     measured, theory, lrs = pieces
