@@ -307,7 +307,9 @@ _AXIS_LABEL = {"time": "time (as recorded)", "lr": "t = lr x step", "step": "ste
 
 def overlay(result: Comparison, path: Path) -> Path:
     """One panel per quantity (the first MAX_PANELS): measured (solid) against the reference (dashed black),
-    with the metrics in the panel title; a density is drawn over its grid at the last compared time."""
+    with the metrics in the panel title; a density is drawn over its grid at the last compared time (the
+    y-scale set by the final densities), a quantity compared at one time only (a stationary prediction, a
+    table) as measured against reference around the line measured = reference."""
     from .plotting import THEORY, figure, save
 
     shown = result.quantities[:MAX_PANELS]
@@ -332,10 +334,23 @@ def overlay(result: Comparison, path: Path) -> Path:
             if np.isfinite(top) and top > 0:  # the final densities set the scale, not an early point mass
                 ax.set_ylim(0, 1.15 * top)
             ax.set(xlabel=next(iter(q.coords), "grid index"), ylabel=q.name,
-                   title=f"{q.name}: L1 {m['l1_final']:.3g}, KL {m['kl_final']:.3g} (final)")
+                   title=f"{q.name}\nL1 {number(m['l1_final'], 3)}, KL {number(m['kl_final'], 3)} (final)")
+        elif len(q.time) == 1:   # one compared time (a stationary prediction, a table): measured vs reference
+            a, b = q.measured.ravel(), q.reference.ravel()
+            ok = np.isfinite(a) & np.isfinite(b)
+            when = f" at t = {q.time[0]:.4g}" if np.isfinite(q.time[0]) else ""
+            ax.plot(b[ok], a[ok], "o", ms=4, color="C0",
+                    label=f"measured{when}, {ok.sum()} {'entry' if ok.sum() == 1 else 'entries'}")
+            span = np.concatenate([a[ok], b[ok]])
+            lo, hi = span.min(), span.max()
+            pad = 0.05 * (hi - lo) or 0.05 * max(abs(hi), 1e-300)
+            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], label=f"= {ref}", **THEORY)
+            ax.set(xlabel=f"{ref}", ylabel=f"measured {q.name}",
+                   title=f"{q.name}" + (" (stationary)" if q.reference_time is None else "")
+                         + f"\nmax rel {number(m['max_rel_error'], 2)}, rms abs {number(m['rms_abs_error'], 2)}")
         else:
             flat = q.measured.reshape(len(q.measured), -1)
-            ref_flat = q.reference_value.reshape(len(q.reference_value) if q.reference_time is not None else 1, -1)
+            ref_flat = q.reference_value.reshape(len(q.reference_value), -1)
             picks = np.unique(np.linspace(0, flat.shape[1] - 1, min(4, flat.shape[1])).round().astype(int))
             for n, k in enumerate(picks):
                 index = np.unravel_index(k, q.measured.shape[1:])
@@ -343,13 +358,10 @@ def overlay(result: Comparison, path: Path) -> Path:
                     f"{axis} {np.asarray(c)[i]:g}" for (axis, c), i in zip(q.coords.items(), index))
                 ax.plot(q.time, flat[:, k], color=f"C{n}", lw=1.5, marker="o" if len(q.time) < 30 else None,
                         ms=3, label=label)
-                if q.reference_time is None:
-                    ax.axhline(ref_flat[0, k], **THEORY, label=ref if n == len(picks) - 1 else None)
-                else:
-                    keep = (q.reference_time >= q.time[0]) & (q.reference_time <= q.time[-1])
-                    ax.plot(q.reference_time[keep], ref_flat[keep, k], **THEORY,
-                            label=ref if n == len(picks) - 1 else None)
+                keep = (q.reference_time >= q.time[0]) & (q.reference_time <= q.time[-1])
+                ax.plot(q.reference_time[keep], ref_flat[keep, k], **THEORY,
+                        label=ref if n == len(picks) - 1 else None)
             ax.set(xlabel=_AXIS_LABEL[result.time_axis], ylabel=q.name,
-                   title=f"{q.name}: max rel {m['max_rel_error']:.2g}, rms abs {m['rms_abs_error']:.2g}")
+                   title=f"{q.name}\nmax rel {number(m['max_rel_error'], 2)}, rms abs {number(m['rms_abs_error'], 2)}")
         ax.legend(fontsize=7)
     return save(fig, path)

@@ -416,7 +416,7 @@ def test_runs_of_different_scenarios_draw_a_warning(tmp_path, capsys):
     assert compare(a, against=a, plot=False, write=False).warnings == []
 
 
-def test_stored_theory_compares_only_what_is_comparable(tmp_path, capsys):
+def test_stored_theory_compares_only_what_is_comparable(tmp_path, capsys, figures):
     """Issue 13.9: `--theory stored` on deep-linear-acceleration (the README's example) printed inf, nan and
     7.7e4: a conserved quantity predicted identically 0, a limit L* stored as a constant curve and compared at
     every time, and a (lr x depth) table with NaN for diverged entries. The same structure, recorded: the
@@ -443,6 +443,11 @@ def test_stored_theory_compares_only_what_is_comparable(tmp_path, capsys):
     assert "balancedness: relative error undefined (the reference is 0)" in out
     assert "loss_adam: stationary prediction, compared at the last recorded time" in out
     assert "final_excess: 2 non-finite entries left out" in out
+    compare(tmp_path / "dla.h5", theory="stored", write=False)   # the figure: one time -> measured vs reference
+    (fig,) = figures
+    assert legend_problems(fig) == []
+    table = next(ax for ax in fig.axes if ax.get_title().startswith("final_excess (stationary)\nmax rel"))
+    assert table.get_xlabel() == "theory stored" and "nan" not in " ".join(ax.get_title() for ax in fig.axes)
     result = compare(tmp_path / "dla.h5", theory="stored", plot=False, write=False)
     m = {q.name: q.metrics for q in result.quantities}
     assert m["loss_adam"]["n_times"] == 1 and m["loss_adam"]["max_abs_error"] == pytest.approx(np.exp(-1.9))
