@@ -49,8 +49,11 @@ def test_numba_kernels_equal_numpy_twin(name, rng):
         LK.grad(ls.code, x, theta, data, out)
     f_par = np.empty(len(xs))
     LK.values(ls.code, xs, theta, data, f_par)
+    g_par = np.empty_like(xs)
+    LK.gradients(ls.code, xs, theta, data, g_par)
     np.testing.assert_allclose(f_nb, f_np, rtol=1e-12, atol=1e-14)
     np.testing.assert_array_equal(f_par, f_nb)
+    np.testing.assert_array_equal(g_par, g_nb)
     scale = np.abs(g_np).max()
     np.testing.assert_allclose(g_nb, g_np, rtol=1e-12, atol=1e-12 * scale)
 
