@@ -27,8 +27,9 @@ from sgdsim import fokker_planck, theory
 from sgdsim.claims import Claim, familywise_z
 from sgdsim.dynamics import SGD
 from sgdsim.landscapes import DoubleWell, Tilted
+from sgdsim.modified_equations import euler_invariant_loss
 from sgdsim.plotting import THEORY, figure, save
-from sgdsim.scenario import Param, Scenario, at_least, non_negative, positive
+from sgdsim.scenario import Param, Scenario, at_least, non_negative, positive, record_bytes, recorder_estimate
 from sgdsim.simulate import Recorder, simulate
 from sgdsim.statistics import binomial_stderr, pearson_separation, pearson_z
 from sgdsim.text import estimate, number
@@ -37,9 +38,12 @@ RANGE = 2.5  # the density is histogrammed on [-RANGE, RANGE]
 PDE_SUBSTEPS = 100  # Fokker–Planck time steps per recording interval
 FALSE_ALARM = 1e-3  # family-wise probability that a true claim is reported as failing
 SOURCE_SDE = "Mandt, Hoffman & Blei 2017 (SDE limit, T = lr var(a)/(2B)); Li, Tai & E 2019, Thm 1 (weak order 1)"
-NAMES = {"sde": "SDE limit", "sme2": "SME-2"}
-SOURCE_INVARIANT = ("Abdulle, Vilmart & Zygalakis 2014, SIAM J. Numer. Anal. 52:1600 (invariant measure of "
-                    "Euler–Maruyama to O(lr^2))")
+COLORS = ("C1", "C3", "C0")   # euler, sme2, sde in the figure
+NAMES = {"sde": "SDE limit", "sme2": "SME-2", "euler": "Euler modified eq."}
+SOURCE_INVARIANT = ("Zygalakis 2011, SIAM J. Sci. Comput. 33:102; Abdulle, Vilmart & Zygalakis 2014, SIAM J. "
+                    "Numer. Anal. 52:1600 (invariant measure of Euler–Maruyama to O(lr^2))")
+SOURCE_EULER = ("Zygalakis 2011, SIAM J. Sci. Comput. 33:102: weak order-2 modified equation of Euler–Maruyama, "
+                "drift and diffusion corrected")
 SOURCE_SME = "Li, Tai & E 2019, JMLR 20:40, Thm 3 / eq. (12): modified loss f + (lr/4)|f'|^2 (weak order 2)"
 
 
@@ -60,30 +64,13 @@ def double_well(x: np.ndarray) -> np.ndarray:
     return (x * x - 1.0) ** 2
 
 
-def modified_loss(lr: float):
-    """x -> f(x) + (lr/4) f'(x)^2 with f = (x^2 - 1)^2: the drift potential of the order-2 SME."""
-    return lambda x: double_well(x) + 0.25 * lr * (4.0 * x * (x * x - 1.0)) ** 2
-
-
-def invariant_potential(lr: float, temperature: float):
-    """x -> f - (lr/4) f'^2 + (lr T/2) f'': the potential whose Gibbs density exp(-U/T)/Z is the invariant
-    measure of x' = x - lr f'(x) + sqrt(2 T lr) z (SGD with Gaussian minibatch noise is this Euler–Maruyama
-    chain) up to O(lr^2) (Abdulle, Vilmart & Zygalakis 2014, SIAM J. Numer. Anal. 52:1600, invariant-measure
-    expansion of Euler–Maruyama; for f = k x^2/2 it gives the exact discrete variance T/(k(1 - lr k/2)) to
-    O(lr)). The Li–Tai–E modified loss f + (lr/4) f'^2 has the opposite O(lr) term: it is weak order 2 on finite
-    times when the noise is O(sqrt(lr)), not for the stationary law at a fixed temperature T."""
-    return lambda x: (double_well(x) - 0.25 * lr * (4.0 * x * (x * x - 1.0)) ** 2
-                      + 0.5 * lr * temperature * (12.0 * x * x - 4.0))
-
-
 def run(p: dict, seed: int, writer, progress: bool):
     landscape = landscape_of(p, seed)
     dynamics = SGD(lr=p["lr"], batch=p["batch"], replace=p["replace"], momentum=p["momentum"])
     temperature, _ = fokker_planck.sde_coefficients(landscape, dynamics)
     lr_eff = p["lr"] / (1 - p["momentum"])   # heavy ball: the SDE limit runs at lr/(1 - beta)
     edges = np.linspace(-RANGE, RANGE, p["bins"] + 1)
-    recorder = Recorder(every=p["record_every"], snapshot=min(p["particles"], 1000), loss=True,
-                        histogram=(0, edges))
+    recorder = recorder_of(p)
     x0 = np.full((p["particles"], 1), p["start"])
     out = simulate(landscape, dynamics, x0, n_steps=p["steps"], seed=seed, recorder=recorder,
                    writer=writer, progress=progress)
@@ -93,21 +80,24 @@ def run(p: dict, seed: int, writer, progress: bool):
     histograms = np.asarray(densities) * widths
     m = p["particles"]
 
-    theories = {"sde": ("SDE limit (order 1)", double_well, SOURCE_SDE)}
+    theories = {"sde": ("SDE limit (order 1)", dict(order=1), SOURCE_SDE)}
     if p["momentum"] == 0:
-        theories["sme2"] = ("modified equation (order 2)", modified_loss(lr_eff), SOURCE_SME)
+        theories["sme2"] = ("Li–Tai–E modified equation (order 2)", dict(order=2), SOURCE_SME)
+        theories["euler"] = ("modified equation of the Euler scheme (order 2)", dict(equation="euler"), SOURCE_EULER)
     binned, taus, stationary = {}, {}, {}
-    for key, (label, loss, source) in theories.items():
-        binned[key], taus[key], stationary[key] = _pde_beside(key, label, loss, source, p, writer, temperature, edges, steps,
-                                             times, histograms, m)
+    for key, (label, kind, source) in theories.items():
+        binned[key], taus[key], stationary[key] = _pde_beside(key, label, kind, source, p, writer, landscape,
+                                                              dynamics, edges, steps, histograms, m)
     tau = taus["sde"]
+    equilibrated = bool(times[-1] >= tau * math.log(m) / 2)
     invariant = None
     if p["momentum"] == 0:
-        invariant = theory.gibbs_bin_probabilities(invariant_potential(lr_eff, temperature), edges, temperature)
+        f_eff = euler_invariant_loss(landscape, lr_eff, temperature)
+        invariant = theory.gibbs_bin_probabilities(lambda x: f_eff(np.reshape(x, (-1, 1))).reshape(np.shape(x)),
+                                                   edges, temperature)
         writer.theory("stationary_invariant", invariant / widths, coords={"x": 0.5 * (edges[1:] + edges[:-1])},
-                      source=SOURCE_INVARIANT, equation="p(x) = exp(-(f - (lr/4) f'^2 + (lr T/2) f'')/T) / Z",
+                      source=SOURCE_INVARIANT, equation="p(x) = exp(-f/T) (1 + lr f'^2/(4T) - (lr/2) f'') / Z",
                       attrs={"temperature": temperature})
-    equilibrated = bool(times[-1] >= tau * math.log(m) / 2)
     x = out.positions[:, 0]
     centres = 0.5 * (edges[1:] + edges[:-1])
     measured = {"histograms": histograms[1:], "right": float(np.mean(x > 0)), "x2": float(np.mean(x * x)),
@@ -160,8 +150,13 @@ def claims(measured: dict, predicted: dict, equilibrated: bool) -> list[Claim]:
                       measured=z, predicted=0.0, stderr=1.0, test="z",
                       tolerance=familywise_z(len(hist), FALSE_ALARM), source=SOURCE_SDE)]
     out = []
+    bound = familywise_z(len(hist), FALSE_ALARM)
+    if "euler" in predicted:
+        z = np.array([pearson_z(h, q, m) for h, q in zip(hist, predicted["euler"])])
+        out.append(Claim("histogram_vs_euler", "particle histogram = density of the order-2 modified equation of "
+                         "SGD's Euler scheme (drift and diffusion corrected) at every recorded time (Pearson z)",
+                         measured=z, predicted=0.0, stderr=1.0, test="z", tolerance=bound, source=SOURCE_EULER))
     if not equilibrated:
-        bound = familywise_z(len(hist), FALSE_ALARM)
         if pearson_separation(invariant, predicted["stationary_sde"], m) < bound / 2:
             z = np.array([pearson_z(h, q, m) for h, q in zip(hist, predicted["sde"])])
             out.append(Claim("histogram_vs_sde", "particle histogram = SDE-limit PDE at every recorded time (its "
@@ -191,13 +186,16 @@ def claims(measured: dict, predicted: dict, equilibrated: bool) -> list[Claim]:
     return out
 
 
-def _pde_beside(key, label, loss, source, p, writer, temperature, edges, steps, times, histograms, m):
-    """Solve one Fokker–Planck equation from the particles' start to the recorded times, store its density
-    field, its bin version and the distances of the histogram to it; return (bin probabilities, tau)."""
-    fp = fokker_planck.problem(loss=lambda x: loss(x[:, 0]), temperature=temperature, lo=-RANGE, hi=RANGE,
-                               cells=p["bins"] * p["pde_refine"])
-    dt = float(np.diff(times).min()) / PDE_SUBSTEPS if len(times) > 1 else 1.0
-    pde = fp.evolve(fp.point_mass([p["start"]]), times, dt)
+def _pde_beside(key, label, kind, source, p, writer, landscape, dynamics, edges, steps, histograms, m):
+    """Solve one Fokker–Planck equation of SGD (`fokker_planck.pde_density`: order 1, order 2, or the Euler
+    scheme's modified equation) from the particles' start to the recorded steps, store its density field, its
+    bin version and the distances of the histogram to it; return (bin probabilities, tau, stationary bins)."""
+    gap = int(np.diff(steps).min()) if len(steps) > 1 else 1
+    dt = p["lr"] * gap / PDE_SUBSTEPS
+    fp, pde = fokker_planck.pde_density(landscape, dynamics, [p["start"]], steps, lo=-RANGE, hi=RANGE,
+                                        cells=p["bins"] * p["pde_refine"], dt=dt, **kind)
+    times = pde.times
+    temperature = fp.temperature
     widths = np.diff(edges)
     centres = 0.5 * (edges[1:] + edges[:-1])
     attrs = {"theory": label, "source": source, "temperature": temperature,
@@ -251,7 +249,7 @@ def _summary(p, out, temperature, tau, equilibrated, measured, binned, m, measur
 def plot(run, path):
     density = run.element("density")
     x = density.coords["x"]
-    keys = [k for k in ("sme2", "sde") if f"pde_{k}_density_binned" in run.names("observables")]
+    keys = [k for k in ("euler", "sme2", "sde") if f"pde_{k}_density_binned" in run.names("observables")]
     T = run.comparison["temperature"]
     tau = run.comparison.get("relaxation_time", float("nan"))
     fig, axes = figure(3, title=f"SGD on the finite-sum double well: lr={run.params['lr']}, B={run.params['batch']}, "
@@ -266,7 +264,7 @@ def plot(run, path):
                 label=f"t = {density.time[i]:.0f}")
         if pde is not None:
             ax.plot(x, pde.value[i], color=c, lw=0.8, ls="--")
-    for k in keys:
+    for k in [k for k in keys if k != "euler"]:   # the Euler equation's stationary density is the invariant one
         stationary = run.theory(f"stationary_{k}")
         ax.plot(x, stationary.value, label=f"stationary, {NAMES[k]}" + (" (Gibbs)" if k == "sde" else ""),
                 **(THEORY if k == "sde" else dict(color="C3", lw=1.0, ls=":")))
@@ -278,20 +276,21 @@ def plot(run, path):
     top = max(density.value[picks].max(), *(run.theory(f"stationary_{k}").value.max() for k in keys))
     ax.set(xlabel="x", ylabel="density", title="particle histogram vs Fokker–Planck densities", ylim=(0, 1.6 * top))
     ax.legend(fontsize=7, ncol=2, loc="upper center")
-    for k, color in zip(keys, ("C3", "C0")):
+    for k, color in zip(keys, COLORS):
         z = run.element(f"pearson_z_{k}")
         ax_z.plot(z.time[1:], z.value[1:], marker=".", color=color, label=f"vs {NAMES[k]} PDE")
     n = max(len(density.step) - 1, 1)
     from sgdsim.claims import familywise_z
     bound = familywise_z(n, FALSE_ALARM)
     ax_z.axhspan(-bound, bound, color="grey", alpha=0.2, label=f"|z| <= {bound:.1f} (family-wise)")
-    ax_z.set(xlabel="t = step x lr", ylabel="Pearson z", title="histogram vs PDE (0 +- 1 when it matches)")
+    ax_z.set_yscale("symlog", linthresh=5)
+    ax_z.set(xlabel="t = step x lr", ylabel="Pearson z (symlog)", title="histogram vs PDE (0 +- 1 when it matches)")
     ax_z.legend(fontsize=7)
     h = density.value * np.diff(x).mean()
     right = h[:, x > 0].sum(axis=1)
     se = np.sqrt(np.maximum(right * (1 - right), 0) / run.params["particles"])
     ax_w.fill_between(density.time, right - 2 * se, right + 2 * se, color="C2", alpha=0.3, label="particles +- 2 SE")
-    for k, color in zip(keys, ("C3", "C0")):
+    for k, color in zip(keys, COLORS):
         q = run.element(f"pde_{k}_density_binned").value * np.diff(x).mean()
         ax_w.plot(density.time, q[:, x > 0].sum(axis=1), color=color, lw=1, label=f"{NAMES[k]} PDE")
     if np.isfinite(tau):
@@ -312,13 +311,18 @@ def _validate(p: dict) -> str | None:
     return None
 
 
-def estimate_resources(p: dict) -> tuple[int, int]:
-    """(memory, output) in bytes: the cloud and its scratch, the snapshot and histogram records, the PDEs."""
+def recorder_of(p: dict) -> Recorder:
+    edges = np.linspace(-RANGE, RANGE, p["bins"] + 1)
+    return Recorder(every=p["record_every"], snapshot=min(p["particles"], 1000), loss=True, histogram=(0, edges))
+
+
+def resources(p: dict) -> tuple[int, int]:
+    """(memory, output) in bytes before anything is allocated: the particle run (`recorder_estimate`) plus the
+    three Fokker–Planck solutions, each holding its density field at every record (in memory and in the file)."""
+    memory, output = recorder_estimate(recorder_of(p), p["steps"], p["particles"], 1)
     records = p["steps"] // p["record_every"] + 2
-    cells = p["bins"] * p["pde_refine"]
-    memory = 8 * (4 * p["particles"] + records * (2 * p["bins"] + 2 * cells + 8)) + 64 * cells * 8
-    output = 8 * records * (min(p["particles"], 1000) + 4 * p["bins"] + 2 * cells + 16)
-    return memory, output
+    pde = 3 * record_bytes(records, (p["bins"] * p["pde_refine"],), (p["bins"],), (), (), ())
+    return memory + pde, output + pde
 
 
 SCENARIO = Scenario(
@@ -346,4 +350,5 @@ SCENARIO = Scenario(
     plot=plot,
     presets={"small": dict(particles=2000, spread=9.0, steps=3000, record_every=300)},
     validate=_validate,
+    estimate=resources,
 )

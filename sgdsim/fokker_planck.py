@@ -129,7 +129,7 @@ class FokkerPlanck:
         if n <= 8:   # too small for Arnoldi with k = 3
             values = np.linalg.eigvals(self.A.toarray())
         else:
-            values = eigs(self.A.tocsc(), k=3, sigma=1e-9, which="LM", return_eigenvectors=False)
+            values = eigs(self.A.tocsc(), k=3, sigma=1e-9, which="LM", v0=np.ones(n), return_eigenvectors=False)
         rates = np.sort(-values.real)
         gap = rates[1] if len(rates) > 1 else 0.0
         return float(1.0 / gap) if gap > 0 else float("inf")

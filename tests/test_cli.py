@@ -230,9 +230,8 @@ def test_an_allocation_too_large_is_one_line_and_exit_2(tmp_path, capsys):
 
 def test_the_main_job_refuses_a_billion_recorded_steps(capsys):
     """Issue 13.2 as reported: steps=1e9 with record_every=1 reached 15.8 GB before the first step and would
-    have written ~8 TB. Needs the double-well scenario's estimate."""
-    if get_scenario("double-well").estimate is None:
-        pytest.skip("double-well states no estimate yet (Scenario.estimate)")
+    have written ~8 TB: refused before anything is allocated, from the scenario's estimate."""
+    assert get_scenario("double-well").estimate is not None
     result = cli(capsys, "run", "double-well", "--set", "steps=1000000000", "record_every=1")
     assert_one_line_error(result, "double-well")
 
