@@ -7,10 +7,10 @@
 """
 __version__ = "0.1.0"
 
-from .dynamics import SGD, GradientDescent, Langevin, PerturbedGD, Schedule  # noqa: E402
+from .dynamics import SGD, SME, GradientDescent, Langevin, PerturbedGD, Schedule  # noqa: E402
 from .errors import ParameterError, RunFileError, SgdsimError  # noqa: E402
-from .landscapes import (DoubleWell, Quadratic, Regression, SharpWide, StrictSaddle, Tilted,  # noqa: E402
-                         finite_sum_double_well)
+from .landscapes import (DoubleWell, Quadratic, Regression, Ring, Ripple, SharpWide, StrictSaddle,  # noqa: E402
+                         Tilted, finite_sum_double_well)
 from .compare import Comparison, compare, theories  # noqa: E402
 from .record import Recording, import_npz, record  # noqa: E402
 from .runfile import RunWriter  # noqa: E402
@@ -21,4 +21,4 @@ from .solvers import Target  # noqa: E402
 __all__ = ["SGD", "GradientDescent", "Langevin", "PerturbedGD", "Schedule", "ParameterError", "RunFileError",
            "SgdsimError", "DoubleWell", "Quadratic", "Regression", "SharpWide", "StrictSaddle", "Tilted",
            "finite_sum_double_well", "RunWriter", "open", "Outcome", "Recorder", "simulate", "Target"]
-__all__ += ["record", "Recording", "import_npz", "compare", "Comparison", "theories"]
+__all__ += ["record", "Recording", "import_npz", "compare", "Comparison", "theories", "SME", "Ring", "Ripple"]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import runloop
-from .dynamics import Schedule
+from .dynamics import Schedule, minibatch_noise_factor
 from .errors import ParameterError
 from .runfile import RunWriter
 from .solvers import network_kernel as nk
@@ -313,7 +313,7 @@ def _record(rec: _Recorder, step, time, arch, loss, opt, lr, net, data, params, 
         rec.put("grad_norm", step, time, np.linalg.norm(grads, axis=1), "|full-batch gradient|")
         rec.put("grad_noise_trace", step, time, trace,
                 "tr C, C = covariance of per-example gradients (1/N) sum (g_i - g)(g_i - g)^T")
-        rec.put("sgd_temperature", step, time, lr * trace / (2 * b) * (n - b) / max(n - 1, 1),
+        rec.put("sgd_temperature", step, time, lr * trace / 2 * minibatch_noise_factor(n, b, replace=False),
                 "T = lr tr C / (2B) (N - B)/(N - 1) (Mandt, Hoffman & Blei 2017), minibatches without replacement")
     if r.sharpness_every and step % r.sharpness_every == 0:
         rec.put("sharpness", step, time, net.sharpness(params, seed=seed + step, iters=r.sharpness_iters),
