@@ -330,7 +330,7 @@ SCENARIO = Scenario(
     summary="minibatch SGD on a finite-sum double well vs the Fokker–Planck densities of its SDE limit and "
             "order-2 modified equation",
     params=(
-        Param("particles", int, 20000, "number of independent SGD chains", at_least(2)),
+        Param("particles", int, 40000, "number of independent SGD chains", at_least(2)),
         Param("lr", float, 0.02, "learning rate (time step of the SDE limit)", positive),
         Param("batch", int, 2, "minibatch size B", at_least(1)),
         Param("replace", bool, True, "draw the minibatch with replacement"),
