@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Callable
 
 import numpy as np
 
 from .errors import ParameterError
+from .plugins import load_group
 from .runread import Run
 
 __all__ = ["Theory", "Prediction", "theories", "broken_theories", "get_theory", "theory_help", "STORED"]
@@ -96,16 +96,7 @@ STORED = Theory(stored, "any run that stores /theory/<q> beside an observable <q
 
 def _load_all() -> tuple[dict[str, Theory], dict[str, str]]:
     """Every entry point of the `sgdsim.theories` group: (theories by name, broken ones with the reason)."""
-    found, broken = {}, {}
-    for ep in entry_points(group=GROUP):
-        try:
-            theory = ep.load()
-            if not isinstance(theory, Theory):
-                raise TypeError(f"{ep.value} is a {type(theory).__name__}, not an sgdsim Theory")
-            found[ep.name] = theory
-        except Exception as e:  # noqa: BLE001 -- a plug-in that fails to import is reported, not raised
-            broken[ep.name] = " ".join(f"{type(e).__name__}: {e}".split())
-    return dict(sorted(found.items())), dict(sorted(broken.items()))
+    return load_group(GROUP, Theory)
 
 
 def theories() -> dict[str, Theory]:

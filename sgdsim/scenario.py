@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import ParameterError
+from .plugins import load_group
 from .runfile import RunWriter
 from .runloop import active_interrupt
 
@@ -267,13 +268,7 @@ def _load_all() -> tuple[dict[str, Scenario], dict[str, str]]:
     """Load every entry point of the `sgdsim.scenarios` group: (scenarios by name, broken ones by name with
     the reason). A scenario that fails to import (e.g. a third-party plug-in with a missing dependency) does
     not take the others down with it; asking for it by name reports why."""
-    found, broken = {}, {}
-    for ep in entry_points(group="sgdsim.scenarios"):
-        try:
-            found[ep.name] = ep.load()
-        except Exception as e:  # noqa: BLE001 -- any import failure of a plug-in is reported, not raised
-            broken[ep.name] = f"{type(e).__name__}: {e}".splitlines()[0]
-    return dict(sorted(found.items())), dict(sorted(broken.items()))
+    return load_group("sgdsim.scenarios", Scenario)
 
 
 def scenarios() -> dict[str, Scenario]:
