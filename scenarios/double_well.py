@@ -35,6 +35,7 @@ from sgdsim.statistics import binomial_stderr, pearson_separation, pearson_z
 from sgdsim.text import estimate, number
 
 RANGE = 2.5  # the density is histogrammed on [-RANGE, RANGE]
+MIN_CURVATURE = -4.0  # min f'' of (x^2 - 1)^2, at x = 0
 PDE_SUBSTEPS = 100  # Fokker–Planck time steps per recording interval
 FALSE_ALARM = 1e-3  # family-wise probability that a true claim is reported as failing
 SOURCE_SDE = "Mandt, Hoffman & Blei 2017 (SDE limit, T = lr var(a)/(2B)); Li, Tai & E 2019, Thm 1 (weak order 1)"
@@ -79,11 +80,18 @@ def run(p: dict, seed: int, writer, progress: bool):
     widths = np.diff(edges)
     histograms = np.asarray(densities) * widths
     m = p["particles"]
+    if out.status != "complete":   # nothing is computed from a cloud that diverged or was cut short
+        writer.comparison(temperature=temperature)
+        return out.status, out.message, [f"double-well: {out.status} after {out.steps_done} steps of {p['steps']}: "
+                                         f"no summary statistics or claims (everything recorded before is in "
+                                         f"the file)"]
 
     theories = {"sde": ("SDE limit (order 1)", dict(order=1), SOURCE_SDE)}
     if p["momentum"] == 0:
         theories["sme2"] = ("Li–Tai–E modified equation (order 2)", dict(order=2), SOURCE_SME)
-        theories["euler"] = ("modified equation of the Euler scheme (order 2)", dict(equation="euler"), SOURCE_EULER)
+        if lr_eff * MIN_CURVATURE > -1:   # its diffusion T (1 + lr f'') must stay positive
+            theories["euler"] = ("modified equation of the Euler scheme (order 2)", dict(equation="euler"),
+                                 SOURCE_EULER)
     binned, taus, stationary = {}, {}, {}
     for key, (label, kind, source) in theories.items():
         binned[key], taus[key], stationary[key] = _pde_beside(key, label, kind, source, p, writer, landscape,
@@ -101,13 +109,12 @@ def run(p: dict, seed: int, writer, progress: bool):
     x = out.positions[:, 0]
     centres = 0.5 * (edges[1:] + edges[:-1])
     measured = {"histograms": histograms[1:], "right": float(np.mean(x > 0)), "x2": float(np.mean(x * x)),
-                "x2_stderr": float(np.std(x * x) / math.sqrt(m)), "particles": m,
-                "finite": bool(np.all(np.isfinite(x)))}
+                "x2_stderr": float(np.std(x * x) / math.sqrt(m)), "particles": m}
     predicted = {key: q[1:] for key, q in binned.items()}
     predicted["centres"] = centres
     predicted["invariant"] = invariant
     predicted.update({f"stationary_{key}": q for key, q in stationary.items()})
-    made = claims(measured, predicted, equilibrated) if out.status == "complete" else []
+    made = claims(measured, predicted, equilibrated)
     gibbs = stationary["sde"]
     occupied = int(np.count_nonzero(gibbs > 1.0 / m))
     final = {k: q[-1] for k, q in binned.items()}
@@ -228,10 +235,6 @@ def _summary(p, out, temperature, tau, equilibrated, measured, binned, m, measur
              f"{out.steps_done} steps (t = step x lr = {t_final:.1f})",
              f"  SGD temperature T = lr var(a)/(2B) = {temperature:.4f}; relaxation time tau = 1/(spectral gap "
              f"of the PDE) = {tau:.1f}"]
-    if out.status != "complete" or not measured["finite"]:
-        lines.append(f"  run {out.status} after {out.steps_done} steps: no summary statistics or claims "
-                     f"(everything recorded before is in the file)")
-        return lines
     lines.append("  " + ("equilibrated: " if equilibrated else "not equilibrated: ")
                  + f"t = {t_final:.0f} {'>=' if equilibrated else '<'} tau ln(M)/2 = {tau * math.log(m) / 2:.0f}"
                  + ("" if equilibrated else "; equilibrium (Gibbs) is not claimed, run longer to see it"))

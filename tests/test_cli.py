@@ -120,6 +120,9 @@ def test_diverging_run_stops_names_the_step_and_exits_1(tmp_path):
         divergence = run.event("divergence")
         assert len(divergence.particle) > 0 and np.all(divergence.step >= 1)
         assert np.all(np.isfinite(run.element("density").value))  # nothing non-finite was written
+    # issue 13.3: the summary says what was reached and prints nothing computed from the diverged cloud
+    assert "no summary statistics or claims" in result.stdout
+    assert "<x^2>" not in result.stdout and "right well" not in result.stdout and "claims met" not in result.stdout
 
 
 def test_sigkill_mid_run_leaves_a_readable_prefix_of_the_complete_run(tmp_path):
