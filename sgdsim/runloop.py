@@ -158,6 +158,20 @@ def active_interrupt() -> Interrupt | None:
     return _ACTIVE[-1] if _ACTIVE else None
 
 
+class cooperative:
+    """`with cooperative() as stop:` marks a loop that checks `stop.requested` (stop is the active guard or
+    None) at its chunk boundaries itself, so a signal only sets the flag instead of unwinding from wherever
+    the interpreter happens to be (an exception raised inside a finalizer or a C callback can be lost)."""
+
+    def __enter__(self) -> Interrupt | None:
+        _DRIVING[0] += 1
+        return active_interrupt()
+
+    def __exit__(self, *exc) -> bool:
+        _DRIVING[0] -= 1
+        return False
+
+
 @dataclass(frozen=True)
 class LoopResult:
     status: Status
@@ -181,39 +195,34 @@ def drive(advance: Callable[[int], int | None], n_steps: int, schedule: Schedule
     if problem:
         return LoopResult(Status.DIVERGED, problem, step)
     chunk = 8   # the first chunk measures the cost of a step (and pays for compilation)
-    interrupt = active_interrupt()
-    _DRIVING[0] += 1
-    try:
-        with tqdm(total=n_steps - start, disable=None if progress else True, delay=1.0, unit=unit,
-                  leave=False) as bar:
-            while step < n_steps:
-                target = schedule.after(step, n_steps)
-                while step < target:
-                    k = min(chunk, target - step)
-                    began = time.perf_counter()
-                    taken = advance(k)
-                    taken = k if taken is None else int(taken)
-                    elapsed = time.perf_counter() - began
-                    step += taken
-                    bar.update(taken)
-                    if taken:
-                        chunk = max(1, min(1 << 40, int(target_seconds * taken / max(elapsed, 1e-9))))
-                    problem = diverged() if diverged is not None else None
-                    if problem:
-                        return LoopResult(Status.DIVERGED, problem, step)
-                    if taken < k and stopped is not None and stopped():
-                        if step != last:
-                            record(step)
-                        return LoopResult(Status.COMPLETE, "", step)
-                    if interrupt is not None and interrupt.requested:
-                        if step != last:
-                            record(step)
-                        return LoopResult(Status.INTERRUPTED, f"interrupted by {interrupt.name} at step {step} "
-                                                              f"of {n_steps}", step)
-                record(step)
-                last = step
-    finally:
-        _DRIVING[0] -= 1
+    bar = tqdm(total=n_steps - start, disable=None if progress else True, delay=1.0, unit=unit, leave=False)
+    with cooperative() as interrupt, bar:
+        while step < n_steps:
+            target = schedule.after(step, n_steps)
+            while step < target:
+                k = min(chunk, target - step)
+                began = time.perf_counter()
+                taken = advance(k)
+                taken = k if taken is None else int(taken)
+                elapsed = time.perf_counter() - began
+                step += taken
+                bar.update(taken)
+                if taken:
+                    chunk = max(1, min(1 << 40, int(target_seconds * taken / max(elapsed, 1e-9))))
+                problem = diverged() if diverged is not None else None
+                if problem:
+                    return LoopResult(Status.DIVERGED, problem, step)
+                if taken < k and stopped is not None and stopped():
+                    if step != last:
+                        record(step)
+                    return LoopResult(Status.COMPLETE, "", step)
+                if interrupt is not None and interrupt.requested:
+                    if step != last:
+                        record(step)
+                    return LoopResult(Status.INTERRUPTED, f"interrupted by {interrupt.name} at step {step} "
+                                                          f"of {n_steps}", step)
+            record(step)
+            last = step
     return LoopResult(Status.COMPLETE, "", step)
 
 

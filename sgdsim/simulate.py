@@ -15,6 +15,7 @@ from .dynamics import Dynamics, GradientDescent
 from .errors import ParameterError
 from .landscapes import Landscape
 from .runfile import RunWriter
+from .runloop import cooperative
 from .solvers import Target, get_solver
 
 PARTICLE_STEPS_PER_CHUNK = 1 << 24  # ~0.5 s of work: the progress bar's granularity
@@ -95,7 +96,8 @@ def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_step
     reported = np.zeros(len(x0), dtype=bool)
     chunk_max = max(1, PARTICLE_STEPS_PER_CHUNK // len(x0))
     status, message = "complete", ""
-    with tqdm(total=n_steps, disable=None if progress else True, delay=1.0, unit="step", leave=False) as bar:
+    bar = tqdm(total=n_steps, disable=None if progress else True, delay=1.0, unit="step", leave=False)
+    with cooperative() as stop, bar:   # SIGINT/SIGTERM under `sgdsim run`: stop at the next chunk
         sink.record(solver, record_steps[0], times[0])
         for target_step, t in zip(record_steps[1:], times[1:]):
             while solver.step < target_step:
@@ -109,6 +111,11 @@ def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_step
                     message = (f"diverged at step {step} (particle {particle}): an iterate became non-finite "
                                f"or exceeded |x| > {limit:g}; lower the learning rate")
                     sink.events("divergence", solver.diverged_at >= 0, solver.diverged_at, clock)
+                    break
+                if stop is not None and stop.requested:
+                    status = "interrupted"
+                    message = f"interrupted by {stop.name} at step {solver.step} of {n_steps}"
+                    sink.record(solver, solver.step, float(clock([solver.step])[0]))
                     break
             if status != "complete":
                 break
