@@ -1,21 +1,33 @@
-"""Throughput of the particle engine beside plain vectorized NumPy, on two Langevin (Euler–Maruyama) runs:
+"""Throughput of the particle engine beside plain vectorized NumPy:
 
-  (A) d = 10 anisotropic quadratic f = 1/2 sum_k h_k x_k^2, h log-spaced in [0.1, 10], T = 0.05, dt = 0.01,
-      M = 100 000 particles from x = 1, 1000 steps;
-  (B) 1-D double well f = (x^2 - 1)^2 (DoubleWell(1)), T = 0.2, dt = 1e-3, M = 1 000 000 particles from
-      x = -1, 2000 steps.
+  (A) Langevin (Euler–Maruyama), d = 10 anisotropic quadratic f = 1/2 sum_k h_k x_k^2, h log-spaced in
+      [0.1, 10], T = 0.05, dt = 0.01, M = 100 000 particles from x = 1, 1000 steps;
+  (B) Langevin, 1-D double well f = (x^2 - 1)^2 (DoubleWell(1)), T = 0.2, dt = 1e-3, M = 1 000 000 particles
+      from x = -1, 2000 steps;
+  (C) true minibatch SGD on the finite-sum double well of the main job, f_i = (x^2 - 1)^2 + a_i x,
+      N = 256 tilts (`finite_sum_double_well(256, spread=7, seed=1)`), B = 2, lr = 0.02, M = 1 000 000 from
+      x = -1, 2000 steps, with replacement (C) and without (C-distinct);
+  (D) true minibatch SGD on least squares f_i = 1/2 (a_i.x - b_i)^2, d = 10, n = 1000 (A, x*, b standard
+      normal draws, b = A x* + noise), B = 8, lr = 0.02, M = 1 000 000 from x = 0, 200 steps, with (D) and
+      without (D-distinct) replacement.
 
-The engine is `sgdsim.solvers.ParticleSolver` with the arguments `Langevin(lr=dt, temperature=T)` gives it;
-the baseline is the same run in NumPy (float64, `default_rng`):
-    x -= dt * grad(x);  x += sqrt(2 T dt) * rng.standard_normal(x.shape)
-Throughputs are particle-steps per second (Mps/s = 10^6 of them). Per core = engine / numba.get_num_threads();
-the ratio is per core because the NumPy loop runs on one core.
+The engine is `sgdsim.solvers.ParticleSolver` with the arguments the dynamics gives it (the block-vectorized
+kernel for every case here), timed in one `advance` call; then the public `sgdsim.simulate` on the same run
+without recording (steps 0 and the last only: mean, covariance, loss) and recording every 10 steps (mean,
+covariance, loss, and a 60-bin histogram in 1-D). The baseline is the same run in NumPy (float64,
+`default_rng`), e.g. for (C):
+    idx = rng.integers(0, N, (M, B));  x -= lr * (grad f(x) + a[idx].mean(axis=1))
+(without replacement: Floyd's algorithm, B vectorized draws). Throughputs are particle-steps per second
+(Mps/s = 10^6 of them). Per core = engine / numba.get_num_threads(); the ratio is per core because the NumPy
+loop runs on one core.
 
 Each run is also checked: (A) the per-coordinate mean and variance of engine and NumPy against each other and
 against the exact Euler–Maruyama OU moments (`sgdsim.theory.ou_scheme_moments`), in standard errors;
-(B) engine against NumPy (mean, <x^2>, fraction past the barrier). A failed check exits with status 1.
+(B), (C) engine against NumPy (mean, <x^2>, fraction past the barrier); (D) per-coordinate mean and variance,
+engine against NumPy; every simulate run ends bit-identical to the raw solver. A failed check exits 1.
 
-    python benchmarks/particles.py [--quick] [--threads N] [--only A|B] [--repeats R] [--no-cold]
+    python benchmarks/particles.py [--quick] [--threads N] [--only A|B|C|C-distinct|D|D-distinct]
+                                   [--repeats R] [--no-cold] [--no-simulate]
 """
 from __future__ import annotations
 
@@ -33,10 +45,11 @@ from dataclasses import dataclass, replace
 import numba
 import numpy as np
 
-from sgdsim.dynamics import Langevin
-from sgdsim.landscapes import DoubleWell, Landscape, Quadratic
+from sgdsim.dynamics import SGD, Dynamics, Langevin
+from sgdsim.landscapes import DoubleWell, Landscape, Quadratic, Regression, finite_sum_double_well
+from sgdsim.simulate import Recorder, simulate
 from sgdsim.solvers import ParticleSolver
-from sgdsim.solvers import particle_kernel
+from sgdsim.solvers import particle_block, particle_kernel
 from sgdsim.theory import ou_scheme_moments
 
 SEED = 20240601
@@ -44,6 +57,7 @@ Z_MAX = 4.0                 # a check fails when any |difference| exceeds this m
 LONG_RUN_S = 20.0           # an engine run longer than this is timed once, not best of --repeats
 CHECK_PARTICLES = 100_000   # NumPy particles for the (untimed) check run when the timed run is shortened
 TINY = 8                    # particles of the first call that measures compilation
+NUMPY_SLICE = 1 << 12       # particles per slice of the NumPy least-squares step
 
 
 @dataclass(frozen=True)
@@ -51,27 +65,45 @@ class Case:
     key: str
     title: str
     landscape: Landscape
-    temperature: float
-    dt: float
+    dynamics: Dynamics
     particles: int
     steps: int
     x0: float
     numpy_steps: int        # steps of the timed NumPy run (throughput scaled to the full run if fewer)
 
 
+def _regression(n: int = 1000, d: int = 10, seed: int = 3) -> Regression:
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal((n, d))
+    return Regression(a, a @ rng.standard_normal(d) + rng.standard_normal(n))
+
+
+DOUBLE_WELL_SUM = finite_sum_double_well(256, spread=7.0, seed=1)
+LEAST_SQUARES = _regression()
 CASES = {
-    "A": Case("A", "Langevin EM, d=10 quadratic h=logspace(-1,1)", Quadratic(np.logspace(-1.0, 1.0, 10)),
-              temperature=0.05, dt=0.01, particles=100_000, steps=1000, x0=1.0, numpy_steps=1000),
-    "B": Case("B", "Langevin EM, 1-D double well (x^2-1)^2", DoubleWell(1),
-              temperature=0.2, dt=1e-3, particles=1_000_000, steps=2000, x0=-1.0, numpy_steps=200),
+    "A": Case("A", "Langevin EM, d=10 quadratic h=logspace(-1,1), T=0.05, dt=0.01",
+              Quadratic(np.logspace(-1.0, 1.0, 10)), Langevin(lr=0.01, temperature=0.05),
+              particles=100_000, steps=1000, x0=1.0, numpy_steps=1000),
+    "B": Case("B", "Langevin EM, 1-D double well (x^2-1)^2, T=0.2, dt=1e-3", DoubleWell(1),
+              Langevin(lr=1e-3, temperature=0.2), particles=1_000_000, steps=2000, x0=-1.0, numpy_steps=200),
+    "C": Case("C", "SGD, finite-sum double well N=256, B=2, lr=0.02, with replacement", DOUBLE_WELL_SUM,
+              SGD(lr=0.02, batch=2), particles=1_000_000, steps=2000, x0=-1.0, numpy_steps=200),
+    "C-distinct": Case("C-distinct", "SGD, finite-sum double well N=256, B=2, lr=0.02, without replacement",
+                       DOUBLE_WELL_SUM, SGD(lr=0.02, batch=2, replace=False), particles=1_000_000, steps=2000,
+                       x0=-1.0, numpy_steps=200),
+    "D": Case("D", "SGD, least squares d=10, n=1000, B=8, lr=0.02, with replacement", LEAST_SQUARES,
+              SGD(lr=0.02, batch=8), particles=1_000_000, steps=200, x0=0.0, numpy_steps=10),
+    "D-distinct": Case("D-distinct", "SGD, least squares d=10, n=1000, B=8, lr=0.02, without replacement",
+                       LEAST_SQUARES, SGD(lr=0.02, batch=8, replace=False), particles=1_000_000, steps=200,
+                       x0=0.0, numpy_steps=10),
 }
 
 
 def make_solver(case: Case, particles: int) -> ParticleSolver:
     land = case.landscape
-    args = Langevin(lr=case.dt, temperature=case.temperature).solver_arguments(land)
     return ParticleSolver(landscape=land.code, theta=land.theta, data=land.data,
-                          x0=np.full((particles, land.dim), case.x0), seed=SEED, **args)
+                          x0=np.full((particles, land.dim), case.x0), seed=SEED,
+                          **case.dynamics.solver_arguments(land))
 
 
 def first_call(case: Case) -> dict:
@@ -80,15 +112,17 @@ def first_call(case: Case) -> dict:
     `advance` forces its codes to literals, so every first call also logs one cache *miss* for the
     non-literal signature; whether the compiled kernel came from the cache shows in `cache_hits` only.
     """
-    stats = particle_kernel.advance.stats
-    hits0, misses0 = sum(stats.cache_hits.values()), sum(stats.cache_misses.values())
     solver = make_solver(case, TINY)
+    kernel = particle_block.advance_block if solver.vectorized else particle_kernel.advance
+    stats = kernel.stats
+    hits0, misses0 = sum(stats.cache_hits.values()), sum(stats.cache_misses.values())
     t0 = time.perf_counter()
     solver.advance(1)
     seconds = time.perf_counter() - t0
-    stats = particle_kernel.advance.stats
+    stats = kernel.stats
     return dict(seconds=seconds, cache_hit=sum(stats.cache_hits.values()) > hits0,
-                misses=sum(stats.cache_misses.values()) - misses0, cache_dir=stats.cache_path)
+                misses=sum(stats.cache_misses.values()) - misses0, cache_dir=stats.cache_path,
+                kernel="block" if solver.vectorized else "scalar")
 
 
 def time_engine(case: Case, particles: int, repeats: int) -> dict:
@@ -111,16 +145,56 @@ def time_engine(case: Case, particles: int, repeats: int) -> dict:
     return dict(x=final, wall=walls[best], cpu=cpus[best], runs=len(walls), identical=identical)
 
 
+def _floyd(rng, n: int, batch: int, m: int) -> np.ndarray:
+    """(m, batch) minibatches of distinct indices in [0, n), Floyd's algorithm vectorized over particles."""
+    idx = np.empty((m, batch), dtype=np.int64)
+    for c, j in enumerate(range(n - batch, n)):
+        t = rng.integers(0, j + 1, m)
+        seen = np.any(idx[:, :c] == t[:, None], axis=1)
+        idx[:, c] = np.where(seen, j, t)
+    return idx
+
+
+def numpy_step(case: Case, rng):
+    """The case's update x -> x' in plain vectorized NumPy (a closure over the landscape's arrays)."""
+    land, dyn = case.landscape, case.dynamics
+    if isinstance(dyn, Langevin):
+        dt, noise = dyn.lr, math.sqrt(2.0 * dyn.temperature * dyn.lr)
+
+        def step(x):
+            x -= dt * land.grad(x)
+            x += noise * rng.standard_normal(x.shape)
+        return step
+    n, b, lr = land.n_examples, dyn.batch, dyn.lr
+
+    def batch(m):
+        return rng.integers(0, n, (m, b)) if dyn.replace else _floyd(rng, n, b, m)
+    if isinstance(land, Regression):
+        a, y = land.A, land.b
+
+        def step(x):  # in slices of particles, so the gathered rows (slice, B, d) stay in cache
+            for lo in range(0, len(x), NUMPY_SLICE):
+                xs = x[lo:lo + NUMPY_SLICE]
+                idx = batch(len(xs))
+                rows = a[idx]
+                r = np.einsum("mbk,mk->mb", rows, xs) - y[idx]
+                xs -= lr * np.einsum("mb,mbk->mk", r, rows) / b
+        return step
+    tilts = land.tilts
+
+    def step(x):
+        x -= lr * (land.grad(x) + tilts[batch(len(x))].mean(axis=1))
+    return step
+
+
 def numpy_run(case: Case, particles: int, steps: int, seed: int) -> tuple[np.ndarray, float, float]:
-    """The same Langevin run in plain vectorized NumPy; returns the cloud, the wall and the CPU time."""
-    grad = case.landscape.grad
-    dt, noise = case.dt, math.sqrt(2.0 * case.temperature * case.dt)
+    """The same run in plain vectorized NumPy; returns the cloud, the wall and the CPU time."""
     rng = np.random.default_rng(seed)
+    step = numpy_step(case, rng)
     x = np.full((particles, case.landscape.dim), case.x0)
     c0, t0 = time.process_time(), time.perf_counter()
     for _ in range(steps):
-        x -= dt * grad(x)
-        x += noise * rng.standard_normal(x.shape)
+        step(x)
     return x, time.perf_counter() - t0, time.process_time() - c0
 
 
@@ -132,7 +206,8 @@ def check_A(case: Case, engine: np.ndarray, ref: np.ndarray) -> bool:
     """Per-coordinate mean and variance against the exact Euler–Maruyama OU moments (Gaussian: the scheme is
     linear with Gaussian noise, so se(mean) = sqrt(var/M), se(var) = var sqrt(2/(M-1)))."""
     h = case.landscape.theta
-    mean_x, var_x = ou_scheme_moments(np.full(h.shape, case.x0), h, case.temperature, case.dt, case.steps, "euler")
+    mean_x, var_x = ou_scheme_moments(np.full(h.shape, case.x0), h, case.dynamics.temperature, case.dynamics.lr,
+                                      case.steps, "euler")
     rows = []
     for name, xs in (("engine", engine), ("numpy", ref)):
         m = len(xs)
@@ -160,10 +235,10 @@ def check_A(case: Case, engine: np.ndarray, ref: np.ndarray) -> bool:
     return ok
 
 
-def check_B(case: Case, engine: np.ndarray, ref: np.ndarray) -> bool:
+def check_1d(case: Case, engine: np.ndarray, ref: np.ndarray) -> bool:
     """Engine against NumPy after the run (no closed form at finite time): mean, <x^2>, fraction with x > 0."""
     e, n = engine[:, 0], ref[:, 0]
-    print(f"  check (B) after {case.steps} steps: engine (M={len(e)}) vs numpy (M={len(n)}); z = difference / "
+    print(f"  check ({case.key}) after {case.steps} steps: engine (M={len(e)}) vs numpy (M={len(n)}); z = difference / "
           f"standard error")
     ok = bool(np.all(np.isfinite(e)) and np.all(np.isfinite(n)))
     for label, fe, fn in (("mean x", e, n), ("<x^2>", e * e, n * n), ("P(x > 0)", (e > 0) * 1.0, (n > 0) * 1.0)):
@@ -173,6 +248,48 @@ def check_B(case: Case, engine: np.ndarray, ref: np.ndarray) -> bool:
         print(f"    {label:>9}: engine {fe.mean():.6f}  numpy {fn.mean():.6f}  (se {se:.2g})  z = {z:6.2f}")
     print(f"    -> {'ok' if ok else 'FAILED'} (limit |z| < {Z_MAX:g})")
     return ok
+
+
+def check_moments(case: Case, engine: np.ndarray, ref: np.ndarray) -> bool:
+    """Per-coordinate mean and variance, engine against NumPy (se of a variance from the fourth moment)."""
+    rows = []
+    for xs in (engine, ref):
+        c = xs - xs.mean(axis=0)
+        var = np.mean(c ** 2, axis=0)
+        se_var = np.sqrt((np.mean(c ** 4, axis=0) - var ** 2) / len(xs))
+        rows.append((xs.mean(axis=0), np.sqrt(var / len(xs)), var, se_var))
+    (me, sme, ve, sve), (mn, smn, vn, svn) = rows
+    z_mean, z_var = _z(me, mn, np.hypot(sme, smn)), _z(ve, vn, np.hypot(sve, svn))
+    worst = max(np.abs(z_mean).max(), np.abs(z_var).max())
+    ok = bool(worst < Z_MAX and np.all(np.isfinite(engine)) and np.all(np.isfinite(ref)))
+    print(f"  check ({case.key}) after {case.steps} steps: per-coordinate mean and variance, engine (M={len(engine)}) "
+          f"vs numpy (M={len(ref)})")
+    print(f"    mean engine {np.array2string(me, precision=4, max_line_width=200)}\n    mean numpy  {np.array2string(mn, precision=4, max_line_width=200)}")
+    print(f"    var  engine {np.array2string(ve, precision=5, max_line_width=200)}\n    var  numpy  {np.array2string(vn, precision=5, max_line_width=200)}")
+    print(f"    max |z| over {2 * len(me)} comparisons: {worst:.2f} (limit {Z_MAX:g}) -> {'ok' if ok else 'FAILED'}")
+    return ok
+
+
+def time_simulate(case: Case, particles: int, raw: dict) -> dict:
+    """The public `simulate` on the same run, without recording and recording every 10 steps; each must end
+    bit-identical to the raw solver."""
+    land = case.landscape
+    histogram = (0, np.linspace(-2.5, 2.5, 61)) if land.dim == 1 else None
+    recorders = {"simulate, no recording": Recorder(every=10 ** 9),
+                 "simulate, recording every 10 steps": Recorder(every=10, histogram=histogram)}
+    out = {}
+    for label, recorder in recorders.items():
+        x0 = np.full((particles, land.dim), case.x0)
+        t0 = time.perf_counter()
+        res = simulate(land, case.dynamics, x0, n_steps=case.steps, seed=SEED, recorder=recorder, progress=False)
+        wall = time.perf_counter() - t0
+        same = bool(np.array_equal(res.positions, raw["x"]))
+        records = len(next(iter(res.observables.values()))[0]) if res.observables else 0
+        out[label] = dict(wall=wall, same=same, slowdown=wall / raw["wall"] - 1.0)
+        print(f"  {label}: {wall:.3f} s wall -> {particles * case.steps / wall / 1e6:.2f} Mps/s, "
+              f"{100 * (wall / raw['wall'] - 1):+.1f}% vs the raw solver ({records} records); final cloud "
+              f"bit-identical to the raw solver: {'yes' if same else 'NO'}")
+    return out
 
 
 def cold_first_call(case: Case, threads: int) -> dict:
@@ -189,12 +306,11 @@ def cold_first_call(case: Case, threads: int) -> dict:
     return out
 
 
-def run_case(case: Case, threads: int, repeats: int) -> dict:
+def run_case(case: Case, threads: int, repeats: int, with_simulate: bool) -> dict:
     m = case.particles
-    print(f"\n({case.key}) {case.title}: T={case.temperature:g}, dt={case.dt:g}, M={m}, {case.steps} steps, "
-          f"x0={case.x0:g}")
+    print(f"\n({case.key}) {case.title}: M={m}, {case.steps} steps, x0={case.x0:g}")
     fc = first_call(case)
-    print(f"  first call ({TINY} particles, 1 step): {fc['seconds']:.3f} s, "
+    print(f"  first call ({TINY} particles, 1 step, {fc['kernel']} kernel): {fc['seconds']:.3f} s, "
           f"{'cache hit' if fc['cache_hit'] else 'cache miss (compiled)'} [{fc['cache_dir']}]")
 
     eng = time_engine(case, m, repeats)
@@ -204,6 +320,7 @@ def run_case(case: Case, threads: int, repeats: int) -> dict:
           f"{eng['cpu']:.3f} s CPU -> {rate / 1e6:.2f} Mps/s, {rate / threads / 1e6:.2f} Mps/s per thread "
           f"({threads} threads), {work / eng['cpu'] / 1e6:.2f} Mps per CPU-s"
           + ("" if eng["runs"] == 1 else f"; repeats bit-identical: {'yes' if eng['identical'] else 'NO'}"))
+    sim = time_simulate(case, m, eng) if with_simulate else {}
 
     n_np = min(case.numpy_steps, case.steps)
     ref, wall, np_cpu = numpy_run(case, m, n_np, SEED)
@@ -218,11 +335,11 @@ def run_case(case: Case, threads: int, repeats: int) -> dict:
         ref, wall, _ = numpy_run(case, m_check, case.steps, SEED + 1)
         print(f"  numpy check run (untimed for the table): {m_check} particles x {case.steps} steps, {wall:.1f} s")
 
-    ok = (check_A if case.key == "A" else check_B)(case, eng["x"], ref)
-    ok &= eng["identical"]
+    check = check_A if case.key == "A" else check_1d if case.landscape.dim == 1 else check_moments
+    ok = check(case, eng["x"], ref) and eng["identical"] and all(v["same"] for v in sim.values())
     return dict(case=case.key, engine=rate, per_core=rate / threads, per_cpu=work / eng["cpu"], numpy=np_rate,
                 ratio=rate / threads / np_rate, first=fc["seconds"], hit=fc["cache_hit"], ok=ok,
-                scaled=bool(scaled))
+                scaled=bool(scaled), simulate={k: v["slowdown"] for k, v in sim.items()})
 
 
 def _first_call_only(key: str) -> None:
@@ -240,6 +357,7 @@ def main(argv=None) -> int:
                     help=f"engine runs timed, best kept (default 3; once when a run exceeds {LONG_RUN_S:g} s)")
     ap.add_argument("--no-cold", action="store_true",
                     help="skip the fresh-process compile timing with an empty NUMBA_CACHE_DIR")
+    ap.add_argument("--no-simulate", action="store_true", help="skip the timing of the public simulate API")
     ap.add_argument("--first-call-only", choices=sorted(CASES), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
@@ -266,7 +384,7 @@ def main(argv=None) -> int:
         print("  note: load above 0.5 means other processes are (or were, the average decays over a minute) "
               "using the CPUs; timings are then lower bounds")
 
-    results = [run_case(c, threads, args.repeats) for c in cases]
+    results = [run_case(c, threads, args.repeats, not args.no_simulate) for c in cases]
     cold = {} if args.no_cold else {c.key: cold_first_call(c, threads) for c in cases}
     for key, cc in cold.items():
         print(f"\n({key}) first call in a fresh process, NUMBA_CACHE_DIR empty: {cc['cold']['seconds']:.2f} s "
@@ -278,13 +396,16 @@ def main(argv=None) -> int:
 
     print(f"\nMps/s = million particle-steps per second (wall); per-core = engine / {threads} numba threads; "
           f"per CPU-s = per second of process CPU time;\nratio/core = engine per-core / numpy (single-threaded)")
-    print(f"{'case':<5}{'engine Mps/s':>13}{'per-core':>10}{'per CPU-s':>10}{'numpy Mps/s':>13}{'ratio/core':>11}"
-          f"{'compile s':>11}{'':<7}{'cold s':>8}  check")
+    print(f"{'case':<11}{'engine Mps/s':>13}{'per-core':>10}{'per CPU-s':>10}{'numpy Mps/s':>13}{'ratio/core':>11}"
+          f"{'sim/raw':>9}{'rec10/raw':>10}{'compile s':>11}{'':<7}{'cold s':>8}  check")
     for r in results:
         cold_s = f"{cold[r['case']]['cold']['seconds']:8.2f}" if r["case"] in cold else f"{'-':>8}"
-        print(f"{r['case']:<5}{r['engine'] / 1e6:13.2f}{r['per_core'] / 1e6:10.2f}{r['per_cpu'] / 1e6:10.2f}"
-              f"{r['numpy'] / 1e6:12.2f}{'*' if r['scaled'] else ' '}{r['ratio']:11.2f}"
+        sim = [r["simulate"].get(k) for k in ("simulate, no recording", "simulate, recording every 10 steps")]
+        sim_s = "".join(f"{'-':>{w}}" if v is None else f"{100 * v:+{w - 1}.0f}%" for v, w in zip(sim, (9, 10)))
+        print(f"{r['case']:<11}{r['engine'] / 1e6:13.2f}{r['per_core'] / 1e6:10.2f}{r['per_cpu'] / 1e6:10.2f}"
+              f"{r['numpy'] / 1e6:12.2f}{'*' if r['scaled'] else ' '}{r['ratio']:11.2f}{sim_s}"
               f"{r['first']:11.3f} {'(hit) ' if r['hit'] else '(miss)'}{cold_s}  {'ok' if r['ok'] else 'FAILED'}")
+    print("sim/raw, rec10/raw: wall time of simulate (no recording; recording every 10 steps) over the raw solver's")
     print("compile s: first call in this process (tiny cloud), (hit) = kernel loaded from Numba's cache; "
           "cold s: fresh process, empty cache")
     if any(r["scaled"] for r in results):

@@ -2,10 +2,14 @@
 and snapshots to the run file, report first passages and stop on divergence.
 
 Observables are computed from the current cloud at each recording step (never from a stored trajectory),
-with NumPy reductions whose order depends only on the array shapes: bit-identical for any thread count.
+reduced in compiled code over fixed blocks of particles combined in a fixed order (`solvers.observables`):
+bit-identical for any Numba or BLAS thread count. The solver advances in chunks of about CHUNK_SECONDS of
+work, measured as it goes (never past the next recording step); a chunk costs the steps plus one read and
+write of the particles' state.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,8 +21,9 @@ from .landscapes import Landscape
 from .runfile import RunWriter
 from .runloop import cooperative
 from .solvers import Target, get_solver
+from .solvers.observables import Observer
 
-PARTICLE_STEPS_PER_CHUNK = 1 << 24  # ~0.5 s of work: the progress bar's granularity
+CHUNK_SECONDS = 0.3  # work per call into the compiled kernel: the progress bar's granularity
 
 
 @dataclass(frozen=True)
@@ -94,15 +99,17 @@ def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_step
     times = clock(record_steps)
     sink = _Sink(writer, recorder, landscape, x0.shape, prefix)
     reported = np.zeros(len(x0), dtype=bool)
-    chunk_max = max(1, PARTICLE_STEPS_PER_CHUNK // len(x0))
+    chunk = 8  # steps of the first chunk, which measures the cost of a step
     status, message = "complete", ""
     bar = tqdm(total=n_steps, disable=None if progress else True, delay=1.0, unit="step", leave=False)
     with cooperative() as stop, bar:   # SIGINT/SIGTERM under `sgdsim run`: stop at the next chunk
         sink.record(solver, record_steps[0], times[0])
         for target_step, t in zip(record_steps[1:], times[1:]):
             while solver.step < target_step:
-                n = min(chunk_max, target_step - solver.step)
+                n = min(chunk, target_step - solver.step)
+                began = time.perf_counter()
                 solver.advance(n)
+                chunk = max(1, int(CHUNK_SECONDS * n / max(time.perf_counter() - began, 1e-9)))
                 bar.update(n)
                 diverged = solver.first_divergence()
                 if diverged is not None:
@@ -156,6 +163,9 @@ class _Sink:
             edges = np.asarray(edges, dtype=float)
             self.specs["density"] = ((len(edges) - 1,), {"x": 0.5 * (edges[1:] + edges[:-1])})
         self.snapshot = min(recorder.snapshot, m)
+        self.observer = Observer(code=landscape.code, theta=landscape.theta, data=landscape.data,
+                                 mean=recorder.mean, covariance=recorder.covariance, loss=recorder.loss,
+                                 histogram=recorder.histogram)
         if writer is not None:
             for name, (shape_, coords) in self.specs.items():
                 attrs = {"edges": edges, "axis": axis} if name == "density" else None
@@ -168,20 +178,13 @@ class _Sink:
 
     def _observe(self, solver) -> dict:
         x = solver.x
-        out = {}
-        if "mean" in self.specs:
-            out["mean"] = x.mean(axis=0)
-        if "covariance" in self.specs:
-            out["covariance"] = np.atleast_2d(np.cov(x, rowvar=False)) if len(x) > 1 else np.zeros((x.shape[1],) * 2)
-        if "loss" in self.specs:
-            out["loss"] = np.float64(solver.losses().mean())
+        reduced = self.observer.observe(x) if set(self.specs) - {"path_area", "path_quadratic_variation"} else {}
+        out = {name: reduced[name] for name in ("mean", "covariance", "loss") if name in self.specs}
         if "path_area" in self.specs:
             out["path_area"] = np.float64(solver.path[:, 0].mean())
             out["path_quadratic_variation"] = np.float64(solver.path[:, 1].mean())
         if "density" in self.specs:
-            axis, edges = self.recorder.histogram
-            counts, edges = np.histogram(x[:, axis], bins=np.asarray(edges, dtype=float))
-            out["density"] = counts / (len(x) * np.diff(edges))
+            out["density"] = reduced["counts"] / (len(x) * np.diff(self.observer.edges))
         return out
 
     def record(self, solver, step, time):

@@ -13,6 +13,7 @@ import numpy as np
 from . import particle_kernel as K
 from ._jit import LiteralDispatch
 from .landscape_kernels import gradients, values
+from .particle_block import advance_block, covers, lanes_for
 from .rng import seed_states
 
 _GRADIENTS = {"full": K.GRAD_FULL, "minibatch": K.GRAD_MINIBATCH, "tilt": K.GRAD_TILT}
@@ -25,6 +26,7 @@ _TARGETS = {"enter": K.TARGET_ENTER, "exit": K.TARGET_EXIT, "loss-below": K.TARG
 
 
 _ADVANCE = LiteralDispatch(K.advance, literal_positions=(7, 10, 18, 21))  # code, source, noise, scheme
+_ADVANCE_BLOCK = LiteralDispatch(advance_block, literal_positions=(5, 8, 13))  # code, source, noise
 
 
 def _code(table: dict, name: str, what: str) -> int:
@@ -55,7 +57,9 @@ class Target:
 class ParticleSolver:
     """M particles in d dimensions under SGD, Langevin (optionally with the modified drift g + c H g of a
     stochastic modified equation, or a non-gradient part -(I + Q) g) or perturbed GD (see `particle_kernel`);
-    `path=True` accumulates the path observables in `self.path` (M, 2): area increment, quadratic variation."""
+    `path=True` accumulates the path observables in `self.path` (M, 2): area increment, quadratic variation.
+    `vectorized` says whether `advance` runs the block-vectorized kernel (`particle_block`; set it False to
+    force the scalar kernel, which gives the same bits)."""
 
     name = "particles"
 
@@ -114,6 +118,10 @@ class ParticleSolver:
         self.diverged_at = np.full(m, -1, dtype=np.int64)
         self.last_kick = np.full(m, np.iinfo(np.int64).min // 2, dtype=np.int64)
         self.step = 0
+        self.vectorized = covers(code=self.code, source=self.source, noise=self.noise, scheme=self.scheme,
+                                 momentum=self.momentum, drift_hessian=self.drift_hessian,
+                                 drift_matrix=self.drift_matrix, kick_radius=self.kick[1], path=self.path,
+                                 target=self.target)
 
     def _in_target(self) -> np.ndarray:
         """Which particles are in the target now (the box, or the level set)."""
@@ -127,7 +135,15 @@ class ParticleSolver:
         return inside == (self.target == K.TARGET_ENTER)
 
     def advance(self, n_steps: int) -> None:
-        """Run `n_steps` updates of every live particle (compiled; no Python in between)."""
+        """Run `n_steps` updates of every live particle (compiled; no Python in between): on the
+        block-vectorized kernel when `self.vectorized` (bit-identical to the scalar kernel), else the scalar one."""
+        if self.vectorized:
+            _ADVANCE_BLOCK(lanes_for(self.x.shape[1]), self.x, self.states, self.first_hit, self.diverged_at,
+                           self.code, self.theta, self.data, self.source, self.batch, self.replace, self.schedule,
+                           self.lr_params, self.noise, self.temperature, self.target, self.target_lo,
+                           self.target_hi, self.limit, self.step, int(n_steps))
+            self.step += int(n_steps)
+            return
         _ADVANCE(self.x, self.velocity, self.states, self.first_hit, self.diverged_at, self.last_kick, self.path,
                   self.code, self.theta, self.data, self.source, self.batch, self.replace,
                   self.schedule, self.lr_params, self.momentum, self.drift_hessian, self.drift_matrix,

@@ -38,7 +38,12 @@ class Stream:
         return (self.u64() >> 11) * 2.0 ** -53
 
     def below(self, n: int) -> int:
-        return ((self.u64() >> 32) * n) >> 32
+        """x n >> 32 for the high half x of a draw, accepted when the low half of x n is at least 2^32 mod n
+        (Lemire's unbiased multiply-shift), else drawn again."""
+        while True:
+            m = (self.u64() >> 32) * n
+            if (m & 0xFFFFFFFF) >= (1 << 32) % n:
+                return m >> 32
 
     def normal(self) -> float:
         while True:

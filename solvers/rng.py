@@ -17,6 +17,8 @@ from ._jit import jit
 _U64 = np.uint64
 _GOLDEN = _U64(0x9E3779B97F4A7C15)
 _MANTISSA = 2.0 ** 52
+_TWO32 = _U64(1 << 32)
+_LOW32 = _U64(0xFFFFFFFF)
 
 
 def _splitmix64(z: np.ndarray) -> np.ndarray:
@@ -91,11 +93,28 @@ def next_double(s):
     return (u >> _U64(11)) * (1.0 / 9007199254740992.0), s
 
 
+@jit
+def _below_retry(s, n, m):
+    """Lemire's rejection for a product m = x n whose low half is below n: redraw while it is below
+    2^32 mod n, the count of x that would make some outcomes one preimage more likely than others."""
+    threshold = (_TWO32 - n) % n
+    while (m & _LOW32) < threshold:
+        u, s = next_u64(s)
+        m = (u >> _U64(32)) * n
+    return np.int64(m >> _U64(32)), s
+
+
 @jit(inline="always")
 def next_below(s, n):
-    """Uniform integer in [0, n) by Lemire's multiply-shift on the high 32 bits (bias < n / 2^32)."""
+    """Uniform integer in [0, n), 1 <= n < 2^32, without bias: Lemire's multiply-shift on the high 32 bits
+    of a draw, x n >> 32, rejecting when the low half of x n is below 2^32 mod n (Lemire 2019, ACM TOMACS
+    29(1) 3, algorithm 5); the first check, low half < n, fails with probability n / 2^32."""
     u, s = next_u64(s)
-    return np.int64(((u >> _U64(32)) * _U64(n)) >> _U64(32)), s
+    n = _U64(n)
+    m = (u >> _U64(32)) * n
+    if (m & _LOW32) < n:
+        return _below_retry(s, n, m)
+    return np.int64(m >> _U64(32)), s
 
 
 @jit(inline="always")
@@ -153,3 +172,52 @@ def normals(states: np.ndarray, n: int) -> np.ndarray:
     out = np.empty((states.shape[0], n))
     _fill_normals(states, out)
     return out
+
+
+# Lane-vectorized draws. A block of particles keeps its states in the rows of `lanes` (4, L), one column per
+# particle ("lane"); each call below draws once for lanes 0..n-1 in a loop over lanes that LLVM compiles to
+# SIMD (the xoshiro update, the multiply-shift, the ziggurat's table lookups), then redoes the rare lanes whose
+# fast path failed in a scalar pass, with the same code as the scalar draws. Every lane gets exactly the
+# values, and consumes exactly the words, of next_below / next_normal on its own stream.
+
+@jit(inline="always")
+def _lane_u64(lanes, j):
+    r, s = next_u64((lanes[0, j], lanes[1, j], lanes[2, j], lanes[3, j]))
+    lanes[0, j], lanes[1, j], lanes[2, j], lanes[3, j] = s
+    return r
+
+
+@jit(inline="always")
+def lanes_below(lanes, n, bound, raw, out):
+    """out[j] = next_below(lane j, bound) for j < n; raw (L,) uint64 is scratch."""
+    nb = _U64(bound)
+    misses = 0
+    for j in range(n):
+        m = (_lane_u64(lanes, j) >> _U64(32)) * nb
+        raw[j] = m
+        out[j] = np.int64(m >> _U64(32))
+        misses += (m & _LOW32) < nb
+    if misses:
+        for j in range(n):
+            if (raw[j] & _LOW32) < nb:
+                s = (lanes[0, j], lanes[1, j], lanes[2, j], lanes[3, j])
+                out[j], s = _below_retry(s, nb, raw[j])
+                lanes[0, j], lanes[1, j], lanes[2, j], lanes[3, j] = s
+
+
+@jit(inline="always")
+def lanes_normal(lanes, n, raw, out):
+    """out[j] = next_normal(lane j) for j < n; raw (L,) uint64 is scratch: the draw of a lane whose fast path
+    failed, else 0 (never such a draw: a zero word is accepted at once). About 1% of draws fail, so most
+    blocks have one: a flag per lane, not a count, decides which lanes the scalar pass redoes."""
+    for j in range(n):
+        r = _lane_u64(lanes, j)
+        idx, rabs, x = _ziggurat_split(r)
+        out[j] = x
+        raw[j] = r if rabs >= ZIG_K[idx] else _U64(0)
+    for j in range(n):
+        if raw[j] != _U64(0):
+            idx, rabs, x = _ziggurat_split(raw[j])
+            s = (lanes[0, j], lanes[1, j], lanes[2, j], lanes[3, j])
+            out[j], s = _normal_slow(s, idx, rabs, x)
+            lanes[0, j], lanes[1, j], lanes[2, j], lanes[3, j] = s
