@@ -46,6 +46,7 @@ def claims(measured: dict, theory: dict) -> list[Claim]:
     growth = measured["growth"]
     below = [g for lr, g in growth.items() if lr < theory["critical_lr"]]
     above = [g for lr, g in growth.items() if lr > theory["critical_lr"]]
+    stable = np.flatnonzero(np.asarray(measured["stability_lrs"]) < theory["critical_lr"])
     return [
         Claim(name="risk_curve",
               statement=f"SGD risk (mean over chains) equals the Volterra solution at all {n} recorded steps "
@@ -66,10 +67,13 @@ def claims(measured: dict, theory: dict) -> list[Claim]:
                         "(log10 growth > 0)",
               measured=min(above) if above else np.nan, predicted=0.0, test="greater", source=hr.SOURCE),
         Claim(name="stability_risk",
-              statement="final risk of each stability run equals the Volterra solution "
-                        f"(|z| <= {familywise_z(len(measured['stability_mean']), FAMILY_ALPHA):.2f})",
-              measured=measured["stability_mean"], predicted=theory["stability"], stderr=measured["stability_se"],
-              test="z", tolerance=familywise_z(len(measured["stability_mean"]), FAMILY_ALPHA), source=hr.SOURCE),
+              statement="final risk of each stability run below lr_c equals the Volterra solution "
+                        f"(|z| <= {familywise_z(max(len(stable), 1), FAMILY_ALPHA):.2f}); above lr_c the mean of the "
+                        "chains is carried by rare ones and by the design's fourth moments, which the Gaussian "
+                        "kernel does not hold, so there only the growth is claimed",
+              measured=measured["stability_mean"][stable], predicted=theory["stability"][stable],
+              stderr=measured["stability_se"][stable], test="z",
+              tolerance=familywise_z(max(len(stable), 1), FAMILY_ALPHA), source=hr.SOURCE),
     ]
 
 
@@ -89,7 +93,8 @@ def measure(steps, lr: float, risk, fit: tuple[int, int], lr_factors, lr_c: floa
     slope, _ = hr.fit_exponent(steps * lr, mean, fit[0] * lr, fit[1] * lr)
     return dict(risk_mean=mean[k], risk_se=se[k], exponent=slope,
                 growth={f * lr_c: float(np.log10(np.mean(r) / initial)) for f, r in zip(lr_factors, finals)},
-                stability_mean=finals.mean(axis=1), stability_se=finals.std(axis=1, ddof=1) / np.sqrt(finals.shape[1]))
+                stability_mean=finals.mean(axis=1), stability_se=finals.std(axis=1, ddof=1) / np.sqrt(finals.shape[1]),
+                stability_lrs=np.asarray(lr_factors, float) * lr_c)
 
 
 def from_run(run) -> tuple[dict, dict]:
