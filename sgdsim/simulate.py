@@ -23,7 +23,7 @@ from .runloop import cooperative
 from .solvers import Target, get_solver
 from .solvers.observables import Observer
 
-CHUNK_SECONDS = 0.3  # work per call into the compiled kernel: the progress bar's granularity
+CHUNK_SECONDS = 0.5  # work per call into the compiled kernel: the progress bar's granularity
 
 
 @dataclass(frozen=True)
