@@ -5,7 +5,8 @@ emits SIMD for the generator update, the minibatch draws, the normal draws and t
 State of a block: positions X (d, lanes), the xoshiro256++ states in the rows of S (4, lanes), the particle
 index of each lane. Each lane draws from its own stream in the scalar kernel's order (minibatch indices, then
 one normal per coordinate) with the same arithmetic, so the result is bit-identical to `particle_kernel`
-(and to its NumPy twin) for any thread count and chunking. A particle that diverges leaves the block (its
+for any thread count and chunking (and equals its NumPy twin `reference` as that kernel does: streams and
+events exactly, positions to round-off). A particle that diverges leaves the block (its
 state is written back and the last lane takes its place), as the scalar kernel stops stepping it.
 
 Covered (`covers`), Euler steps without momentum, kicks, modified drift, rotation or path observables:
@@ -26,10 +27,9 @@ from .particle_kernel import (GRAD_FULL, GRAD_MINIBATCH, GRAD_TILT, NOISE_ISOTRO
 from .rng import lanes_below, lanes_normal
 
 
-
 def lanes_for(dim: int) -> int:
-    """Particles per block: the trip count of every inner loop and the unit of parallel work; 256 in one or
-    two dimensions, 64 above (a block's positions, gradients and gathered rows then stay in L1; measured)."""
+    """Particles per block, the trip count of every inner loop: 256 in one or two dimensions, 64 above (a
+    block's positions, gradients and gathered rows then stay in L1; measured)."""
     return 256 if dim <= 2 else 64
 
 
