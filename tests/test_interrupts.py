@@ -18,7 +18,7 @@ import sgdsim
 
 LONG = {"pspin-landscape": ["n=24", "replicas=4", "steps=100000000", "grad_tol=0", "points=400"],
         "double-well": ["particles=2000", "steps=100000000", "record_every=1000"],
-        "large-lr": ["steps=100000000", "record_every=200"]}
+        "large-lr": ["steps=3000000", "record_every=200"]}   # its lr schedule is tabulated per step
 
 
 def start_and_signal(name: str, out: Path, sig: int) -> subprocess.CompletedProcess:
