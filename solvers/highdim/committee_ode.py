@@ -148,10 +148,9 @@ def averages(C: np.ndarray) -> dict[str, np.ndarray]:
     oa, ob = one[..., :, None], one[..., None, :]
     out = {"I2": TWO_OVER_PI * np.arcsin(C / np.sqrt(oa * ob)),
            "J2": TWO_OVER_PI / np.sqrt(oa * ob - C * C)}
-    A = (Ellipsis, slice(None), None, None)                     # index helpers for axes a, b, c
-    B = (Ellipsis, None, slice(None), None)
+    A = (Ellipsis, slice(None), None, None)                     # index helpers for axes a and c
     Cc = (Ellipsis, None, None, slice(None))
-    Caa, Cbb, Ccc = one[A], one[B], one[Cc]
+    Caa, Ccc = one[A], one[Cc]
     Cab, Cac, Cbc = C[..., :, :, None], C[..., :, None, :], C[..., None, :, :]
     l3 = Caa * Ccc - Cac * Cac
     out["I3"] = TWO_OVER_PI * (Cbc * Caa - Cab * Cac) / (Caa * np.sqrt(l3))
