@@ -26,37 +26,34 @@ def chi2_z(chi2: float, dof: int) -> float:
     return float((np.cbrt(chi2 / dof) - (1.0 - c)) / np.sqrt(c))
 
 
+def _pearson(observed: np.ndarray, predicted: np.ndarray, samples: int) -> tuple[float, int]:
+    """(M sum (o - q)^2 / q over the cells, k = cells - 1): bins of `predicted` expecting fewer than 5 of the M
+    samples pooled into one cell (Cochran 1954); an observed mass where nothing is predicted is infinite."""
+    q = np.clip(np.asarray(predicted, float), 0.0, None)
+    q = q / max(q.sum(), 1e-300)
+    keep = _cells(q, samples)
+    o, qc = _pooled(np.asarray(observed, float), keep), _pooled(q, keep)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(qc > 0, (o - qc) ** 2 / np.where(qc > 0, qc, 1.0), np.where(o > 0, np.inf, 0.0))
+    return float(samples * np.sum(terms)), len(qc) - 1
+
+
 def pearson_z(observed: np.ndarray, predicted: np.ndarray, samples: int) -> float:
     """Pearson's chi^2 of a histogram of `samples` draws (bin fractions `observed`) against bin probabilities
-    `predicted` (k = cells - 1 degrees of freedom, cells with an expected count below 5 pooled into one;
-    Pearson 1900, Cochran 1954) as a z-score (`chi2_z`): N(0, 1) under the prediction; a wrong prediction makes
-    chi^2 grow like M times the squared distance. nan if non-finite."""
-    h, q = np.asarray(observed, float), np.asarray(predicted, float)
-    if not (np.all(np.isfinite(h)) and np.all(np.isfinite(q))):
+    `predicted` (k = cells - 1 degrees of freedom; Pearson 1900) as a z-score (`chi2_z`): N(0, 1) under the
+    prediction; a wrong prediction makes chi^2 grow like M times the squared distance. nan if non-finite."""
+    if not (np.all(np.isfinite(observed)) and np.all(np.isfinite(predicted))):
         return float("nan")
-    q = np.clip(q, 0.0, None) / max(q.sum(), 1e-300)
-    keep = _cells(q, samples)
-    hc, qc = _pooled(h, keep), _pooled(q, keep)
-    k = len(qc) - 1
-    if k < 1:
-        return float("nan")
-    with np.errstate(divide="ignore"):
-        chi2 = samples * np.sum(np.where(qc > 0, (hc - qc) ** 2 / np.where(qc > 0, qc, 1.0), np.where(hc > 0, np.inf, 0.0)))
-    return chi2_z(chi2, k)
+    chi2, k = _pearson(observed, predicted, samples)
+    return chi2_z(chi2, k) if k >= 1 else float("nan")
 
 
 def pearson_separation(q_true: np.ndarray, q_other: np.ndarray, samples: int) -> float:
     """The z that `pearson_z` is expected to give against `q_other` when the samples come from `q_true`: the z of
-    k + lambda, the mean of a non-central chi^2 with non-centrality lambda = M sum (q_true - q_other)^2 /
-    q_other. Tells whether two theories can be told apart with M samples."""
-    q1, q2 = np.asarray(q_true, float), np.asarray(q_other, float)
-    q2 = np.clip(q2, 0.0, None) / max(q2.sum(), 1e-300)
-    keep = _cells(q2, samples)
-    a, b = _pooled(q1, keep), _pooled(q2, keep)
-    k = len(b) - 1
-    if k < 1:
-        return float("nan")
-    return chi2_z(k + samples * np.sum((a - b) ** 2 / b), k)
+    k + lambda, the mean of a non-central chi^2 whose non-centrality lambda = M sum (q_true - q_other)^2 /
+    q_other is `_pearson` of the two distributions. Tells whether two theories can be told apart with M samples."""
+    lam, k = _pearson(q_true, q_other, samples)
+    return chi2_z(k + lam, k) if k >= 1 else float("nan")
 
 
 def binomial_stderr(fraction: float, samples: int) -> float:
