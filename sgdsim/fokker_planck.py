@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from .dynamics import SGD, SME, Dynamics, GradientDescent, Langevin, minibatch_noise_factor
 from .errors import ParameterError
+from .runloop import cooperative
 from .landscapes import Landscape, Regression, Tilted
 from .modified_equations import euler_modified_coefficients, modified_loss
 from .solvers import fokker_planck as FP
@@ -157,9 +158,12 @@ class FokkerPlanck:
         stepper, now, taken = None, 0.0, 0
         out, steps = [], []
         status, message = "complete", ""
-        with tqdm(total=float(times[-1]), disable=None if progress else True, delay=1.0, unit="t",
-                  leave=False) as bar:
+        bar = tqdm(total=float(times[-1]), disable=None if progress else True, delay=1.0, unit="t", leave=False)
+        with cooperative() as stop, bar:   # SIGINT/SIGTERM under `sgdsim run`: stop after the record reached
             for i, t in enumerate(times):
+                if i > 0 and stop is not None and stop.requested:
+                    status, message = "interrupted", f"interrupted by {stop.name} at t = {now:g}"
+                    break
                 gap = t - now
                 if gap > 1e-12 * max(1.0, t):
                     n = int(np.ceil(gap / dt * (1 - 1e-12)))

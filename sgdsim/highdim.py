@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from .errors import ParameterError
+from .runloop import cooperative
 from .solvers import rk
 from .solvers.highdim import committee_ode as co
 from .solvers.highdim import committee_sgd as cs
@@ -214,22 +215,33 @@ def simulate(t: Teacher, W0: np.ndarray, v0: np.ndarray, record_steps, *, lr: fl
     Ws, vs = np.ascontiguousarray(t.W), np.asarray(t.v, float)
     S, K, N = W.shape
     chunk = max(1, int(2e7 // (S * N * (2 * K + len(vs)))))     # ~0.1-0.5 s of work between progress calls
-    out_Q, out_R, out_v = [], [], []
+    out_Q, out_R, out_v, recorded = [], [], [], []
     step = 0
-    for target in record_steps:
-        while step < target:
-            n = int(min(chunk, target - step))
-            cs.advance(W, v, Ws, vs, states, float(lr), float(lr_v), float(noise), n)
-            step += n
-            if progress is not None:
-                progress(n)
+
+    def curves(status: str = "complete", message: str = "") -> Curves:
+        Qa, Ra, va = np.array(out_Q), np.array(out_R), np.array(out_v)
+        return Curves(np.array(recorded) / N, Qa, Ra, va, co.generalization_error(Qa, Ra, t.T, va, vs), status,
+                      message)
+
+    def record() -> None:
         Q, R = order_parameters(W, t)
         out_Q.append(Q), out_R.append(R), out_v.append(v.copy())
-        if not (np.all(np.isfinite(Q)) and np.all(np.abs(Q) < 1e12)):
-            Qa, Ra, va = np.array(out_Q), np.array(out_R), np.array(out_v)
-            return Curves(record_steps[:len(out_Q)] / N, Qa, Ra, va, co.generalization_error(Qa, Ra, t.T, va, vs),
-                          "diverged", f"the students' weights diverged by step {step} (t = {step / N:g}); "
-                                      "lower the learning rate")
-    Q, R, v_ = np.array(out_Q), np.array(out_R), np.array(out_v)
-    return Curves(record_steps / N, Q, R, v_, co.generalization_error(Q, R, t.T, v_, vs))
+        recorded.append(step)
+
+    with cooperative() as stop:   # SIGINT/SIGTERM under `sgdsim run`: stop at the next chunk, step recorded
+        for target in record_steps:
+            while step < target:
+                n = int(min(chunk, target - step))
+                cs.advance(W, v, Ws, vs, states, float(lr), float(lr_v), float(noise), n)
+                step += n
+                if progress is not None:
+                    progress(n)
+                if stop is not None and stop.requested:
+                    record()
+                    return curves("interrupted", f"interrupted by {stop.name} at step {step} (t = {step / N:g})")
+            record()
+            if not (np.all(np.isfinite(out_Q[-1])) and np.all(np.abs(out_Q[-1]) < 1e12)):
+                return curves("diverged", f"the students' weights diverged by step {step} (t = {step / N:g}); "
+                                          "lower the learning rate")
+    return curves()
 

@@ -83,3 +83,26 @@ def test_sigkill_leaves_a_partial_that_opens_and_recovers(tmp_path, name):
     assert sgdsim_cli("recover", partial).returncode == 0
     with h5py.File(out, "r") as f:
         assert f.attrs["status"] == "killed"
+
+
+def test_fokker_planck_and_committee_engines_stop_cooperatively_with_the_state_reached():
+    """In-process: a SIGTERM already noted by the guard stops the Fokker–Planck evolution before its next record
+    and the committee-machine simulator after its next chunk, each with status interrupted and what it reached."""
+    import numpy as np
+
+    from sgdsim import fokker_planck
+    from sgdsim import highdim as hd
+    from sgdsim.runloop import Interrupt
+
+    fp = fokker_planck.problem(loss=lambda x: (x[:, 0] ** 2 - 1) ** 2, temperature=0.3, lo=-2, hi=2, cells=80)
+    t = hd.teacher(N=50, M=2, seed=0)
+    W0 = hd.initial_students(t, K=2, students=2, scale=0.3, overlap=0.05, seed=0)
+    with Interrupt() as stop:
+        full = fp.evolve(fp.point_mass([-1.0]), [0.0, 1.0, 2.0], 0.01)
+        assert full.status == "complete" and len(full.times) == 3
+        stop.signal = signal.SIGTERM
+        ev = fp.evolve(fp.point_mass([-1.0]), [0.0, 1.0, 2.0], 0.01)
+        sim = hd.simulate(t, W0, np.ones(2), [0, 5000, 10000], lr=1.0, seed=0)
+    assert ev.status == "interrupted" and "SIGTERM" in ev.message and list(ev.times) == [0.0]
+    assert sim.status == "interrupted" and "SIGTERM" in sim.message
+    assert 0 < sim.t[-1] * 50 < 10000 and np.all(np.isfinite(sim.eps))
