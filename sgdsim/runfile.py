@@ -22,6 +22,7 @@ import math
 import os
 import pathlib
 import signal
+import time
 from typing import Any
 
 import h5py
@@ -239,9 +240,21 @@ class RunWriter:
         self._check_open()
         if self._streaming:
             self._h5.close()
-            self._h5 = h5py.File(self._partial, "r+", libver=LIBVER)
+            self._h5 = self._reopen()
             self._streaming = False
         return self._h5
+
+    def _reopen(self, attempts: int = 100) -> h5py.File:
+        """Reopen for writing; a reader holding HDF5's file lock for a moment (h5py, h5dump, `sgdsim inspect`
+        on the .partial) is waited for, up to about 10 s, instead of failing the run."""
+        for attempt in range(attempts):
+            try:
+                return h5py.File(self._partial, "r+", libver=LIBVER)
+            except BlockingIOError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.1)
+        raise AssertionError("unreachable")
 
     def _stream(self) -> None:
         """Flush, and go (back) to SWMR streaming if enabled: every structural call ends here, so the file

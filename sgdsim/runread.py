@@ -62,13 +62,17 @@ def _coords(g: h5py.Group) -> dict[str, np.ndarray]:
 
 def _open_for_reading(path: pathlib.Path) -> h5py.File:
     """Open read-only; a file still (or last) streamed in SWMR mode, e.g. by a killed run, is marked
-    'open for write' in its superblock and opens as an SWMR reader instead."""
+    'open for write' in its superblock and opens as an SWMR reader instead; a .partial without taking the
+    file lock."""
+    # a .partial may be in the hands of a running writer, which reopens it for every structural change: a
+    # reader must not hold HDF5's file lock then, or the writer's reopen fails (seen: inspecting a live run)
+    locking = not path.name.endswith(".partial")
     try:
-        return h5py.File(path, "r")
+        return h5py.File(path, "r", locking=locking)
     except OSError as e:
         if "already open for write" not in str(e):
             raise
-        return h5py.File(path, "r", swmr=True)
+        return h5py.File(path, "r", swmr=True, locking=locking)
 
 
 class Run:
