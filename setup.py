@@ -1,5 +1,19 @@
 """Install sgdsim; `solvers/` ships as `sgdsim.solvers` and `scenarios/` as `sgdsim.scenarios`."""
+from pathlib import Path
+
 from setuptools import setup
+
+FOLDERS = {"sgdsim": "sgdsim", "sgdsim.solvers": "solvers", "sgdsim.scenarios": "scenarios"}
+
+
+def packages() -> list[str]:
+    """Every folder with an __init__.py under the three installed folders, as its installed dotted name."""
+    found = []
+    for package, folder in FOLDERS.items():
+        for init in sorted(Path(folder).rglob("__init__.py")):
+            found.append(".".join((package, *init.parent.relative_to(folder).parts)))
+    return found
+
 
 setup(
     name="sgdsim",
@@ -8,8 +22,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=["sgdsim", "sgdsim.solvers", "sgdsim.solvers.highdim", "sgdsim.scenarios"],
-    package_dir={"sgdsim": "sgdsim", "sgdsim.solvers": "solvers", "sgdsim.scenarios": "scenarios"},
+    packages=packages(),
+    package_dir=FOLDERS,
     install_requires=[
         "numpy>=1.24",
         "scipy>=1.10",
@@ -50,7 +64,7 @@ setup(
             "deep-linear = sgdsim.scenarios.saxe_modes_theories:DEEP_LINEAR",
             "fokker-planck = sgdsim.scenarios.double_well_theories:FOKKER_PLANCK",
             "gibbs = sgdsim.scenarios.double_well_theories:GIBBS",
-            "stored = sgdsim.compare_theories:STORED",
+            "stored = sgdsim.compare.registry:STORED",
         ],
     },
 )

@@ -32,7 +32,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from sgdsim import fokker_planck as F
+from sgdsim.fokker_planck import equation as F
 
 T = 0.25
 FINE_DT = 0.05   # the engine's step for the "time error negligible" run

@@ -25,8 +25,8 @@ import numba
 import numpy as np
 from scipy.special import erf
 
-from sgdsim import highdim as hd
-from sgdsim import highdim_risk as hr
+from sgdsim.highdim import committee as hd
+from sgdsim.highdim import risk as hr
 from sgdsim.solvers.highdim import committee_sgd as cs
 from sgdsim.solvers.highdim import volterra as vo
 from sgdsim.solvers.rng import seed_states

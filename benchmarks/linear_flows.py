@@ -1,6 +1,6 @@
 """Time the deep-linear ODEs three ways, Dormand–Prince 5(4) on the same right-hand side, the same tolerances,
 the same output times (the same run): sgdsim's compiled loop (`solvers.rk_kernel`, Numba, the right-hand side
-compiled too), its NumPy twin (`solvers.rk.integrate` calling the NumPy right-hand side of `linear_flows`), and
+compiled too), its NumPy twin (`solvers.rk.integrate` calling the NumPy right-hand side of `deep_linear.flows`), and
 plain `scipy.integrate.solve_ivp(method="RK45")` on that NumPy right-hand side:
 
   (A) end-to-end ODE (Arora, Cohen & Hazan 2018 Thm 1), depth 3, l_4 loss, the deep-linear-acceleration data
@@ -26,9 +26,9 @@ import time
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from sgdsim import deep_linear as dl
-from sgdsim.datasets import load_or_default
-from sgdsim.solvers import linear_flows as lf
+from sgdsim.deep_linear import training as dl
+from sgdsim.networks.datasets import load_or_default
+from sgdsim.solvers.deep_linear import flows as lf
 from sgdsim.solvers import rk
 from sgdsim.solvers import rk_kernel
 

@@ -1,4 +1,4 @@
-"""The fourth-moment map of one minibatch SGD step (`sgdsim.minibatch_moments.moment_map(order=4)`), against the
+"""The fourth-moment map of one minibatch SGD step (`sgdsim.particles.minibatch_moments.moment_map(order=4)`), against the
 plain NumPy einsum it replaced.
 
 Both compute E[(I - lr H_B)^(x 4)] on least squares as a sum over set partitions of the four slots of products
@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from sgdsim.minibatch_moments import moment_map
+from sgdsim.particles.minibatch_moments import moment_map
 from sgdsim.scenarios.temperature import make_data
 
 SEED = 20240601

@@ -22,7 +22,7 @@ covariance, loss, and a 60-bin histogram in 1-D). The baseline is the same run i
 loop runs on one core.
 
 Each run is also checked: (A) the per-coordinate mean and variance of engine and NumPy against each other and
-against the exact Euler–Maruyama OU moments (`sgdsim.theory.ou_scheme_moments`), in standard errors;
+against the exact Euler–Maruyama OU moments (`sgdsim.particles.theory.ou_scheme_moments`), in standard errors;
 (B), (C) engine against NumPy (mean, <x^2>, fraction past the barrier); (D) per-coordinate mean and variance,
 engine against NumPy; every simulate run ends bit-identical to the raw solver. A failed check exits 1.
 
@@ -45,12 +45,12 @@ from dataclasses import dataclass, replace
 import numba
 import numpy as np
 
-from sgdsim.dynamics import SGD, Dynamics, Langevin
-from sgdsim.landscapes import DoubleWell, Landscape, Quadratic, Regression, finite_sum_double_well
-from sgdsim.simulate import Recorder, simulate
+from sgdsim.particles.dynamics import SGD, Dynamics, Langevin
+from sgdsim.particles.landscapes import DoubleWell, Landscape, Quadratic, Regression, finite_sum_double_well
+from sgdsim.particles.simulate import Recorder, simulate
 from sgdsim.solvers import ParticleSolver
-from sgdsim.solvers import particle_block, particle_kernel
-from sgdsim.theory import ou_scheme_moments
+from sgdsim.solvers.particles import block as particle_block, kernel as particle_kernel
+from sgdsim.particles.theory import ou_scheme_moments
 
 SEED = 20240601
 Z_MAX = 4.0                 # a check fails when any |difference| exceeds this many standard errors

@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from sgdsim import spin_glass as sg
-from sgdsim.solvers import pspin
+from sgdsim.spin_glass import descent as sg
+from sgdsim.solvers.spin_glass import pspin
 
 SEED = 20240601
 

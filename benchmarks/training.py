@@ -7,7 +7,7 @@ each layer at once, batch-major, forward against a transposed weight copy). The 
 plain NumPy with all members stacked, so every step is a few batched matrix products over (M, B, .) arrays:
     z = X_B W1^T + b1;  a = relu(z);  f = a w2 + c;  backprop;  v = mu v + g;  w -= lr v
 with minibatches from `default_rng` (`argpartition` of uniforms: B distinct examples per member). Also timed,
-on 1/20 of the steps: the generic NumPy twin `network_reference.train`, member by member with the kernel's
+on 1/20 of the steps: the generic NumPy twin `networks.reference.train`, member by member with the kernel's
 own minibatches (its pure-Python xoshiro makes it slow at small B), whose weights must equal the engine's.
 Throughput is member-examples per second (M * B * steps / wall); per core = engine / numba.get_num_threads()
 (the NumPy loop runs on one core, or more inside BLAS; set OPENBLAS_NUM_THREADS=1 to pin it). Check: after
@@ -30,9 +30,9 @@ import time
 import numba
 import numpy as np
 
-from sgdsim.networks import Architecture, Loss, init_params, net_for, teacher_classification
-from sgdsim.solvers import network_kernel as nk
-from sgdsim.solvers import network_reference as R
+from sgdsim.networks.training import Architecture, Loss, init_params, net_for, teacher_classification
+from sgdsim.solvers.networks import kernel as nk
+from sgdsim.solvers.networks import reference as R
 from sgdsim.solvers.rng import seed_states
 
 SEED = 20240601

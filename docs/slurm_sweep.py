@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sgdsim.sweep import DASK_RETRIES, make_spec, run_sweep
+from sgdsim.sweep.runner import DASK_RETRIES, make_spec, run_sweep
 
 # every worker process: one Numba/BLAS thread, Numba's cache on node-local disk, no HDF5 locks (network FS)
 PROLOGUE = [

@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from sgdsim import highdim as hd
-from sgdsim.claims import Claim, familywise_z
+from sgdsim.highdim import committee as hd
+from sgdsim.compare.claims import Claim, familywise_z
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, non_negative, parse_list, positive
 

@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from sgdsim import deep_linear as dl
-from sgdsim.claims import Claim
-from sgdsim.datasets import load_or_default
+from sgdsim.deep_linear import training as dl
+from sgdsim.compare.claims import Claim
+from sgdsim.networks.datasets import load_or_default
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, non_negative, parse_list, positive
 

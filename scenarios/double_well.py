@@ -23,14 +23,15 @@ import math
 
 import numpy as np
 
-from sgdsim import fokker_planck, theory
-from sgdsim.claims import Claim, familywise_z
-from sgdsim.dynamics import SGD
-from sgdsim.landscapes import DoubleWell, Tilted
-from sgdsim.modified_equations import euler_invariant_loss
+from sgdsim import fokker_planck
+from sgdsim.particles import theory
+from sgdsim.compare.claims import Claim, familywise_z
+from sgdsim.particles.dynamics import SGD
+from sgdsim.particles.landscapes import DoubleWell, Tilted
+from sgdsim.particles.modified_equations import euler_invariant_loss
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, non_negative, positive, record_bytes, recorder_estimate
-from sgdsim.simulate import Recorder, simulate
+from sgdsim.particles.simulate import Recorder, simulate
 from sgdsim.statistics import binomial_stderr, pearson_separation, pearson_z
 from sgdsim.text import estimate, number
 
@@ -288,7 +289,7 @@ def plot(run, path):
         z = run.element(f"pearson_z_{k}")
         ax_z.plot(z.time[1:], z.value[1:], marker=".", color=color, label=f"vs {NAMES[k]} PDE")
     n = max(len(density.step) - 1, 1)
-    from sgdsim.claims import familywise_z
+    from sgdsim.compare.claims import familywise_z
     bound = familywise_z(n, FALSE_ALARM)
     ax_z.axhspan(-bound, bound, color="grey", alpha=0.2, label=f"|z| <= {bound:.1f} (family-wise)")
     ax_z.set_yscale("symlog", linthresh=5)

@@ -8,11 +8,11 @@ import math
 
 import numpy as np
 
-from sgdsim import theory as _theory
-from sgdsim.compare_metrics import check_increasing, grid_edges, lr_of
-from sgdsim.compare_theories import Prediction, Theory
+from sgdsim.particles import theory as _theory
+from sgdsim.compare.metrics import check_increasing, grid_edges, lr_of
+from sgdsim.compare.registry import Prediction, Theory
 from sgdsim.errors import ParameterError
-from sgdsim.runread import Element, Run
+from sgdsim.io.runread import Element, Run
 
 SCENARIO = "double-well"
 APPLIES_TO = "double-well runs (scenario double-well, or params landscape='double-well' and temperature)"
@@ -72,7 +72,7 @@ def fokker_planck(run: Run) -> Prediction:
     FP_CELLS_PER_BIN cells per bin, BDF2 with time step lr) and integrated over each bin of the run's `density`
     grid at its recorded steps. T as for `gibbs`; no momentum (heavy-ball SGD is not this SDE in t = lr * step).
     """
-    from sgdsim import fokker_planck as fp
+    from sgdsim.fokker_planck import equation as fp
 
     temperature = _temperature(run, "fokker-planck")
     density = _density_1d(run, "fokker-planck")

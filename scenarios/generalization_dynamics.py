@@ -36,9 +36,9 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from sgdsim import linear_theory as lt
-from sgdsim.claims import Claim, familywise_z
-from sgdsim.datasets import load_xy
+from sgdsim.deep_linear import theory as lt
+from sgdsim.compare.claims import Claim, familywise_z
+from sgdsim.networks.datasets import load_xy
 from sgdsim.errors import ParameterError
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, non_negative, parse_list, positive
@@ -89,7 +89,7 @@ def stopping_time(test: np.ndarray, times: np.ndarray, rng, resamples: int = BOO
 
 def gd_optimal_time(alpha: float, noise: float, teacher: float, init: float, lr: float, last: int) -> float:
     """The step time t = k lr (k <= last) minimizing Advani & Saxe's test error under GD with step lr (the
-    discrete-time version of `linear_theory.optimal_stopping_time`), on a log grid of 2000 steps."""
+    discrete-time version of `deep_linear.theory.optimal_stopping_time`), on a log grid of 2000 steps."""
     k = np.unique(np.geomspace(1, last, 2000).round())
     return float(k[np.argmin(lt.advani_saxe_errors(k * lr, alpha, noise, teacher, init, lr=lr)[1])] * lr)
 

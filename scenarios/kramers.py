@@ -13,7 +13,7 @@ Langevin dx = -f' dt + sqrt(2T) dW by Euler–Maruyama (`dynamics`); time is t =
 - PDE: the backward equation A^T tau = -1 of the Fokker–Planck generator on a grid whose centres contain x0
   and the target (`sgdsim.fokker_planck`, reflecting wall at -2.5).
 - exact: the 1-D double integral tau = (1/T) int_{x0}^{b} dy int_{-2.5}^{y} dz exp((f(y) - f(z)) / T)
-  (Gardiner 2009, eq. 5.5.20; `sgdsim.escape_theory`).
+  (Gardiner 2009, eq. 5.5.20; `sgdsim.fokker_planck.escape`).
 - Kramers (1940): tau ~ 2 pi / sqrt(f''(-1) |f''(0)|) exp(1/T) = (2 pi / sqrt(32)) e^{1/T}, the T -> 0
   asymptote. Laplace's method to the next order (both Gaussian integrals of eq. 5.5.20 carry a factor
   1 + 3T/16 for this quartic) gives tau = tau_Kramers (1 + 3T/8 + O(T^2)): at the scenario's temperatures
@@ -41,13 +41,13 @@ import math
 import numpy as np
 import scipy.special
 
-from sgdsim import escape_theory, fokker_planck
-from sgdsim.claims import Claim
-from sgdsim.dynamics import SGD, Langevin
-from sgdsim.landscapes import DoubleWell, Tilted
+from sgdsim.fokker_planck import escape as escape_theory, equation as fokker_planck
+from sgdsim.compare.claims import Claim
+from sgdsim.particles.dynamics import SGD, Langevin
+from sgdsim.particles.landscapes import DoubleWell, Tilted
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, parse_list, positive
-from sgdsim.simulate import Recorder, simulate
+from sgdsim.particles.simulate import Recorder, simulate
 from sgdsim.solvers import Target
 
 WALL = -2.5          # reflecting wall of the PDE and of the exact integral (f(-2.5) = 27.6, far above T)

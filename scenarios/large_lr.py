@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgdsim.claims import Claim, familywise_z
-from sgdsim.dynamics import Schedule
-from sgdsim.networks import Architecture, Dataset, Loss, Optimizer, Recording, train_ensemble
+from sgdsim.compare.claims import Claim, familywise_z
+from sgdsim.particles.dynamics import Schedule
+from sgdsim.networks.training import Architecture, Dataset, Loss, Optimizer, Recording, train_ensemble
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, positive
 

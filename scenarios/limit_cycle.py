@@ -45,10 +45,11 @@ import math
 import numpy as np
 import scipy.special
 
-from sgdsim import fokker_planck, theory
-from sgdsim.claims import Claim
-from sgdsim.dynamics import SGD
-from sgdsim.landscapes import Quadratic, Tilted
+from sgdsim import fokker_planck
+from sgdsim.particles import theory
+from sgdsim.compare.claims import Claim
+from sgdsim.particles.dynamics import SGD
+from sgdsim.particles.landscapes import Quadratic, Tilted
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, positive
 from sgdsim.solvers import ParticleSolver

@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from sgdsim.claims import Claim
-from sgdsim.networks import Architecture, Loss, Optimizer, Recording, net_for, teacher_classification, train_ensemble
+from sgdsim.compare.claims import Claim
+from sgdsim.networks.training import Architecture, Loss, Optimizer, Recording, net_for, teacher_classification, train_ensemble
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, positive
 

@@ -1,5 +1,5 @@
 """modified-equation: how far finite-lr SGD is from its continuous-time theories, and which correction closes
-the gap (the stochastic modified equations of Li, Tai & E 2019, JMLR 20; `sgdsim.modified_equations`).
+the gap (the stochastic modified equations of Li, Tai & E 2019, JMLR 20; `sgdsim.particles.modified_equations`).
 
 Three measurements, each against theories it did not compute itself:
 
@@ -33,14 +33,15 @@ from __future__ import annotations
 import numpy as np
 import scipy.integrate
 
-from sgdsim import fokker_planck, theory
-from sgdsim import modified_equations as ME
-from sgdsim.claims import Claim
-from sgdsim.dynamics import SGD
-from sgdsim.landscapes import DoubleWell, Tilted, finite_sum_double_well
+from sgdsim import fokker_planck
+from sgdsim.particles import theory
+from sgdsim.particles import modified_equations as ME
+from sgdsim.compare.claims import Claim
+from sgdsim.particles.dynamics import SGD
+from sgdsim.particles.landscapes import DoubleWell, Tilted, finite_sum_double_well
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, parse_list, positive
-from sgdsim.simulate import Recorder, simulate
+from sgdsim.particles.simulate import Recorder, simulate
 from sgdsim.statistics import pearson_separation, pearson_z
 
 THEORIES = ("flow", "sme1", "sme2", "sme2_wrong")   # the weak-error curves

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgdsim.claims import Claim, familywise_z
-from sgdsim.networks import (Architecture, Loss, Optimizer, Recording, init_params, layers, teacher_classification,
+from sgdsim.compare.claims import Claim, familywise_z
+from sgdsim.networks.training import (Architecture, Loss, Optimizer, Recording, init_params, layers, teacher_classification,
                              train_ensemble)
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, positive

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sgdsim import spin_glass as sg
-from sgdsim import spin_glass_theory as th
-from sgdsim.claims import Claim, familywise_z
+from sgdsim.spin_glass import descent as sg
+from sgdsim.spin_glass import theory as th
+from sgdsim.compare.claims import Claim, familywise_z
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, non_negative, parse_list, positive
 

@@ -17,9 +17,9 @@ import math
 
 import numpy as np
 
-from sgdsim import spin_glass as sg
-from sgdsim import spin_glass_theory as th
-from sgdsim.claims import Claim
+from sgdsim.spin_glass import descent as sg
+from sgdsim.spin_glass import theory as th
+from sgdsim.compare.claims import Claim
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, non_negative, positive
 

@@ -3,7 +3,7 @@ equation for its risk (Paquette, Lee, Pedregosa & Paquette, COLT 2021; Paquette,
 2022), its power-law exponent (Paquette, Paquette, Xiao & Pennington, NeurIPS 2024) and its critical step size.
 
 Data: n examples in d dimensions with the exact spectrum A^T A / n = diag(j^-alpha) (orthogonal design,
-`highdim_risk.orthogonal_design`), target x*_j = j^-beta, labels b = A x* (no noise). A cloud of SGD chains
+`highdim.risk.orthogonal_design`), target x*_j = j^-beta, labels b = A x* (no noise). A cloud of SGD chains
 (the particle engine: B examples drawn with replacement per step, from x = 0) is recorded at log-spaced
 steps; the risk f(x) = (1/2)(x - x*)^T diag(lambda)(x - x*) (mean +- SE over chains) is held against the
 discrete Volterra equation R_k = F_k + sum_{s<k} K_{k-1-s} R_s (exact for online Gaussian data, the
@@ -27,8 +27,8 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from sgdsim import highdim_risk as hr
-from sgdsim.claims import Claim, familywise_z
+from sgdsim.highdim import risk as hr
+from sgdsim.compare.claims import Claim, familywise_z
 from sgdsim.errors import ParameterError
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, parse_list, positive

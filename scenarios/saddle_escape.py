@@ -48,13 +48,13 @@ import math
 import numpy as np
 import scipy.special
 
-from sgdsim import theory
-from sgdsim.claims import Claim
-from sgdsim.dynamics import SGD, GradientDescent, PerturbedGD
-from sgdsim.landscapes import StrictSaddle, Tilted
+from sgdsim.particles import theory
+from sgdsim.compare.claims import Claim
+from sgdsim.particles.dynamics import SGD, GradientDescent, PerturbedGD
+from sgdsim.particles.landscapes import StrictSaddle, Tilted
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, parse_list, positive
-from sgdsim.simulate import Recorder, simulate
+from sgdsim.particles.simulate import Recorder, simulate
 from sgdsim.solvers import Target
 
 METHODS = ("gd", "sgd", "pgd")
@@ -126,7 +126,7 @@ def claims(measured: dict, predicted: dict) -> list[Claim]:
         Claim(name="pgd_escape_mean", statement="PGD's mean escape step equals the exact single-kick theory "
               "n0 + E[N(xi_1)]", measured=measured["pgd_mean"], predicted=predicted["pgd_mean"],
               stderr=measured["pgd_stderr"], test="z", tolerance=4.0,
-              source="Jin, Ge, Netrapalli, Kakade & Jordan 2017, Algorithm 2; sgdsim.theory.pgd_escape_steps_mean"),
+              source="Jin, Ge, Netrapalli, Kakade & Jordan 2017, Algorithm 2; sgdsim.particles.theory.pgd_escape_steps_mean"),
     ]
     if np.isfinite(predicted["pgd_slope"]):
         out.append(Claim(name="pgd_log_d_slope", statement="PGD's mean escape step grows with log d at the theory's "
@@ -184,7 +184,7 @@ def run(p: dict, seed: int, writer, progress: bool):
     writer.theory("pgd_escape_mean", np.array(pgd_theory), coords={"d": np.array(dims)},
                   source="Jin, Ge, Netrapalli, Kakade & Jordan 2017 (perturbed GD, Algorithm 2): descent to "
                          "|grad f| <= g_thres, one kick uniform in the d-ball, deterministic escape along x1; "
-                         "sgdsim.theory.pgd_escape_steps_mean",
+                         "sgdsim.particles.theory.pgd_escape_steps_mean",
                   equation="E[escape step] = n0 + sum_{n>=0} P(|xi_1| < c_n), n0 = ceil(log(g_thres/R)/log(1-lr)), "
                            "(xi_1/r)^2 ~ Beta(1/2,(d+1)/2), c_n the n-step preimage of the threshold",
                   attrs={"n0": n0, "asymptotic_slope": slope_asymptotic})
@@ -193,7 +193,7 @@ def run(p: dict, seed: int, writer, progress: bool):
                   coords={"d": dense}, source="as pgd_escape_mean, on a dense grid of d for the figure",
                   equation="E[escape step](d) = n0 + E[N(xi_1)]")
     writer.theory("pgd_escape_cdf", np.array(pgd_cdf), coords={"d": np.array(dims), "step": grid},
-                  source="law of n0 + N(xi_1): sgdsim.theory.saddle_escape_steps on a "
+                  source="law of n0 + N(xi_1): sgdsim.particles.theory.saddle_escape_steps on a "
                          f"{QUANTILE_GRID}-point quantile grid of the ball coordinate",
                   equation="P(escape step <= n) = P(n0 + N(xi_1) <= n), (xi_1/r)^2 ~ Beta(1/2,(d+1)/2)")
     writer.theory("sgd_escape_mean", np.array(sgd_theory), coords={"d": np.array(dims)},

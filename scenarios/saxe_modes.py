@@ -22,10 +22,10 @@ from __future__ import annotations
 import numpy as np
 from tqdm import tqdm
 
-from sgdsim import deep_linear as dl
-from sgdsim import linear_theory as lt
-from sgdsim.claims import Claim
-from sgdsim.datasets import load_or_default
+from sgdsim.deep_linear import training as dl
+from sgdsim.deep_linear import theory as lt
+from sgdsim.compare.claims import Claim
+from sgdsim.networks.datasets import load_or_default
 from sgdsim.errors import ParameterError
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, non_negative, parse_list, positive

@@ -7,10 +7,10 @@ import re
 
 import numpy as np
 
-from sgdsim.compare_metrics import lr_of
-from sgdsim.compare_theories import Prediction, Theory
+from sgdsim.compare.metrics import lr_of
+from sgdsim.compare.registry import Prediction, Theory
 from sgdsim.errors import ParameterError
-from sgdsim.runread import Run
+from sgdsim.io.runread import Run
 
 MODES = r"modes_depth([0-9]+)|modes"
 
@@ -19,13 +19,13 @@ def deep_linear(run: Run) -> Prediction:
     """Saxe mode strengths of deep linear networks: `modes_depth<N>` over time.
 
     u_k(t) solving du/dt = N u^(2-2/N) (s_k - u) (Saxe, McClelland & Ganguli 2014, eq. 6 for N = 2 and sec. 3
-    for deeper nets; `linear_theory.saxe_mode`) at t = lr * step: gradient flow on N balanced factors with
+    for deeper nets; `deep_linear.theory.saxe_mode`) at t = lr * step: gradient flow on N balanced factors with
     whitened inputs, one column per singular mode. s_k from params singular_values or the run's
     /theory/singular_values; u0 from params u0 when the start is decoupled (init "decoupled" or absent), else
     each mode's |u_k| at the first record (what saxe-modes does for a Gaussian start; approximate). Needs lr
     and elements modes_depth<N>, or `modes` with a depth parameter.
     """
-    from sgdsim import linear_theory as lt
+    from sgdsim.deep_linear import theory as lt
 
     observables, params = run.names("observables"), run.params
     depths = {q: int(m.group(1)) for q in observables if (m := re.fullmatch(MODES, q)) and m.group(1)}

@@ -54,11 +54,11 @@ import numpy as np
 import scipy.optimize
 import scipy.sparse
 
-from sgdsim import fokker_planck
-from sgdsim.claims import Claim
-from sgdsim.dynamics import SGD
+from sgdsim.fokker_planck import equation as fokker_planck
+from sgdsim.compare.claims import Claim
+from sgdsim.particles.dynamics import SGD
 from sgdsim.errors import ParameterError
-from sgdsim.landscapes import Ripple, Tilted
+from sgdsim.particles.landscapes import Ripple, Tilted
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, parse_list, positive
 from sgdsim.solvers import ParticleSolver, Target

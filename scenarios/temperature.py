@@ -43,15 +43,15 @@ import math
 import numpy as np
 from tqdm import tqdm
 
-from sgdsim import theory
-from sgdsim.claims import Claim, familywise_z
-from sgdsim.minibatch_moments import moment_map, spectral_radius, stability_edge
-from sgdsim.dynamics import SGD
+from sgdsim.particles import theory
+from sgdsim.compare.claims import Claim, familywise_z
+from sgdsim.particles.minibatch_moments import moment_map, spectral_radius, stability_edge
+from sgdsim.particles.dynamics import SGD
 from sgdsim.errors import ParameterError
-from sgdsim.landscapes import Regression
+from sgdsim.particles.landscapes import Regression
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, parse_list, positive
-from sgdsim.simulate import Recorder, simulate
+from sgdsim.particles.simulate import Recorder, simulate
 
 MAX_STEPS = 100_000   # per grid point; a point that would need more is run this long and marked
 CURVE_POINTS = 90     # learning rates of the drawn theory curves

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from . import __version__
 from .errors import ParameterError, SgdsimError
-from .claims import all_met, table as claims_table
+from .compare.claims import all_met, table as claims_table
 from .runloop import Interrupt, StopSignal
-from .runread import open_run
+from .io.runread import open_run
 from .scenario import (broken_scenarios, check_resources, figure_path, get_scenario, is_installed, parse_size,
                        scenarios)
 
@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--out", help="PNG path (default beside the run file)")
     plot.add_argument("--log", choices=("x", "y", "xy"),
                       help="logarithmic axes for the figure of a run without a scenario figure (e.g. recorded)")
-    from .compare import TIME_AXES, theory_help
+    from .compare.comparison import TIME_AXES, theory_help
     cmp = sub.add_parser("compare", help="hold a run against another run or a theory: discrepancy metrics per "
                                          "quantity, stored in its /comparison, and an overlay figure")
     cmp.add_argument("path")
@@ -126,7 +126,7 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
 
 def _list(args) -> int:
     if args.theories:
-        from .compare_theories import broken_theories, theories
+        from .compare.registry import broken_theories, theories
         for name, theory in theories().items():
             needs = [*theory.quantities, *(f"param {p}" for p in theory.params)]
             print(f"{name}: {theory.summary}")
@@ -236,7 +236,7 @@ def _inspect(path: str) -> int:
     """A run file's description, or a sweep folder's (also given as DIR/sweep.h5)."""
     p = Path(path)
     if p.is_dir() or (p.name == "sweep.h5" and (p.parent / "manifest.json").exists()):
-        from .sweep_summary import describe_sweep
+        from .sweep.summary import describe_sweep
         print(describe_sweep(p if p.is_dir() else p.parent))
         return EXIT_OK
     with open_run(p) as run:
@@ -246,7 +246,7 @@ def _inspect(path: str) -> int:
 
 def _plot(args) -> int:
     if Path(args.path).is_dir():  # a sweep folder
-        from .sweep_plot import plot_sweep
+        from .sweep.plot import plot_sweep
         print(f"figure: {plot_sweep(args.path, args.out)}")
         return EXIT_OK
     with open_run(args.path) as run:
@@ -263,7 +263,7 @@ def _plot(args) -> int:
 
 
 def _sweep(args) -> int:
-    from .sweep import make_spec, make_tasks, open_executor, parse_grid, run_sweep
+    from .sweep.runner import make_spec, make_tasks, open_executor, parse_grid, run_sweep
     spec = make_spec(args.scenario, parse_grid(args.grid), fixed=_overrides(args.set), preset=args.preset,
                      replicates=args.replicates, seed=args.seed)
     if args.engine == "local":  # a cluster's workers have their own machines' memory and disks
@@ -288,7 +288,7 @@ def _sweep(args) -> int:
 
 
 def _compare(args) -> int:
-    from .compare import compare
+    from .compare.comparison import compare
     result = compare(args.path, against=args.against, theory=args.theory, quantities=args.quantity,
                      time=args.time, write=not args.no_write, plot=not args.no_plot, out=args.out)
     print(result.table())
@@ -313,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "check":
             return _check(args)
         if args.command == "recover":
-            from .recover import recover
+            from .io.recover import recover
             final, step, t = recover(args.path)
             print(f"recovered: {final} (status killed, last flushed step {step}, t = {t:g})")
             return EXIT_OK

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from .errors import ParameterError
 from .plugins import load_group
-from .runfile import RunWriter
+from .io.runfile import RunWriter
 from .runloop import active_interrupt
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}

@@ -1,8 +1,8 @@
 """The engine room: Numba kernels and the solvers that drive them. Imports only numpy, scipy, numba."""
 from __future__ import annotations
 
-from . import reference
-from .particles import ParticleSolver, Target
+from .particles import reference
+from .particles.solver import ParticleSolver, Target
 
 SOLVERS = {ParticleSolver.name: ParticleSolver}
 

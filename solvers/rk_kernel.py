@@ -6,7 +6,7 @@ as float64/int64 arrays, so every tableau of `rk.TABLEAUS` runs through one comp
 error norm, step-size rule, fixed steps, dense output (Hermite without P), failure and divergence handling are
 those of `rk.integrate` (Hairer, Nørsett & Wanner, "Solving ODEs I", sec. II.4), statement for statement, so
 the two take the same steps and agree to rounding; `rk.integrate` with the NumPy right-hand sides of
-`linear_flows` (`EndToEndFlow.rhs`, `FactorFlow.rhs`: the readable formulas) is this kernel's twin in tests.
+`deep_linear.flows` (`EndToEndFlow.rhs`, `FactorFlow.rhs`: the readable formulas) is this kernel's twin in tests.
 One difference: a non-finite W_e gives a NaN right-hand side here (the step control then reports the
 divergence) where NumPy's SVD would raise.
 

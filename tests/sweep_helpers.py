@@ -6,7 +6,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from sgdsim.sweep import make_spec
+from sgdsim.sweep.runner import make_spec
 
 # 50 particles, 40 steps, two records: ~0.5 s a task, mostly HDF5 writing
 FIXED = dict(particles=50, steps=40, record_every=40, bins=10, examples=16)

@@ -84,3 +84,32 @@ def test_module_level_imports_have_no_cycle():
     for node in sorted(graph):
         if node not in state:
             visit(node)
+
+
+ENGINES = ("particles", "fokker_planck", "deep_linear", "spin_glass", "networks", "highdim")
+
+
+def test_each_engine_is_one_folder_on_each_side_and_in_the_tests():
+    for engine in ENGINES:
+        for side in (ROOT / "sgdsim", ROOT / "solvers", ROOT / "tests"):
+            assert (side / engine).is_dir(), f"{engine} has no folder in {side.name}/"
+    for side in (ROOT / "sgdsim", ROOT / "solvers"):
+        for folder in side.iterdir():
+            if folder.is_dir() and folder.name != "__pycache__":
+                assert (ROOT / "tests" / folder.name).is_dir(), f"tests/ does not mirror {side.name}/{folder.name}"
+
+
+def test_the_library_imports_modules_at_their_homes_not_by_their_legacy_names():
+    from sgdsim.legacy import MODULES
+    legacy = {f"sgdsim.{name}" for name in MODULES}
+    bad = []
+    for folder in (ROOT / "sgdsim", ROOT / "solvers", ROOT / "scenarios", ROOT / "tests", ROOT / "benchmarks"):
+        for path in sorted(folder.rglob("*.py")):
+            if path.name == "test_legacy.py":
+                continue
+            name = next((n for n, p in modules() if p == path), f"tests.{path.stem}")
+            for target, names in imports(name, path, top_level_only=False):
+                hits = [target] if target in legacy else [f"{target}.{n}" for n in names
+                                                         if f"{target}.{n}" in legacy]
+                bad += [f"{path.relative_to(ROOT)}: {hit}" for hit in hits]
+    assert not bad, "\n".join(bad)

@@ -90,8 +90,8 @@ def test_fokker_planck_and_committee_engines_stop_cooperatively_with_the_state_r
     and the committee-machine simulator after its next chunk, each with status interrupted and what it reached."""
     import numpy as np
 
-    from sgdsim import fokker_planck
-    from sgdsim import highdim as hd
+    from sgdsim.fokker_planck import equation as fokker_planck
+    from sgdsim.highdim import committee as hd
     from sgdsim.runloop import Interrupt
 
     fp = fokker_planck.problem(loss=lambda x: (x[:, 0] ** 2 - 1) ** 2, temperature=0.3, lo=-2, hi=2, cells=80)

@@ -7,7 +7,7 @@ from figure_helpers import figures  # noqa: F401  (fixture)
 
 import sgdsim
 from sgdsim.cli import main
-from sgdsim.runfile import RunWriter
+from sgdsim.io.runfile import RunWriter
 
 
 def test_recorded_run_gets_the_overview_figure(tmp_path, capsys):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from sgdsim.cli import main
-from sgdsim.compare_theories import theories
+from sgdsim.compare.registry import theories
 from sgdsim.scenario import scenarios
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,5 +1,5 @@
 """The compiled Runge–Kutta loop (`solvers.rk_kernel`): against its NumPy twin (`rk.integrate` with the NumPy
-right-hand sides of `linear_flows`: same steps, same results to rounding) for every right-hand side code and
+right-hand sides of `deep_linear.flows`: same steps, same results to rounding) for every right-hand side code and
 every tableau; convergence orders fitted through the compiled path against Saxe et al.'s exact sigmoid;
 divergence against the exact overflow time of an exponential; chunked runs (callback) equal to one call;
 the engine switch of `deep_linear`."""
@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sgdsim import deep_linear as dl
-from sgdsim import linear_theory as lt
+from sgdsim.deep_linear import training as dl
+from sgdsim.deep_linear import theory as lt
 from sgdsim.errors import ParameterError
-from sgdsim.solvers import linear_flows as lf
+from sgdsim.solvers.deep_linear import flows as lf
 from sgdsim.solvers import rk, rk_kernel
 
 TIMES = np.array([0.0, 0.3, 0.3, 1.137, 2.0])      # repeated and off-grid times: dense output

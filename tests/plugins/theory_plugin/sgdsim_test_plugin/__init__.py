@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from sgdsim.claims import Claim
-from sgdsim.compare_theories import Theory
+from sgdsim.compare.claims import Claim
+from sgdsim.compare.registry import Theory
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, non_negative, positive, record_bytes
 from sgdsim.text import estimate

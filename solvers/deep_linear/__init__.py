@@ -1,0 +1,2 @@
+"""Gradient flows and minibatch steps of deep linear networks (`flows`).
+"""

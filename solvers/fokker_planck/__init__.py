@@ -1,0 +1,2 @@
+"""Finite-volume Fokker–Planck solver on rectangular grids (`finite_volume`).
+"""

@@ -1,0 +1,299 @@
+"""The block-vectorized particle kernel: a block of particles (`lanes_for(d)` "lanes") advanced together, step
+by step, with every inner loop running over the particles of the block (structure of arrays), so that LLVM
+emits SIMD for the generator update, the minibatch draws, the normal draws and the update.
+
+State of a block: positions X (d, lanes), the xoshiro256++ states in the rows of S (4, lanes), the particle
+index of each lane. Each lane draws from its own stream in the scalar kernel's order (minibatch indices, then
+one normal per coordinate) with the same arithmetic, so the result is bit-identical to `particles.kernel`
+for any thread count and chunking (and equals its NumPy twin `reference` as that kernel does: streams and
+events exactly, positions to round-off). A particle that diverges leaves the block (its
+state is written back and the last lane takes its place), as the scalar kernel stops stepping it.
+
+Covered (`covers`), Euler steps without momentum, kicks, modified drift, rotation or path observables:
+  full gradient of a separable landscape (QUADRATIC, DOUBLE_WELL) with isotropic or no noise: Langevin, GD;
+  tilted sums of those (gradient "tilt"), with or without replacement, no noise: SGD;
+  least squares (gradient "minibatch"), with or without replacement, no noise: SGD;
+with a box target (enter / exit) or none, any schedule. Everything else runs on the scalar kernel.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import literally, prange
+
+from .._jit import jit
+from .landscapes import DOUBLE_WELL, LEAST_SQUARES, QUADRATIC, separable_grad
+from .kernel import (GRAD_FULL, GRAD_MINIBATCH, GRAD_TILT, NOISE_ISOTROPIC, NOISE_NONE,
+                              SCHEDULE_CONSTANT, TARGET_ENTER, TARGET_EXIT, TARGET_NONE, learning_rate)
+from ..rng import lanes_below, lanes_normal
+
+
+def lanes_for(dim: int) -> int:
+    """Particles per block, the trip count of every inner loop: 256 in one or two dimensions, 64 above (a
+    block's positions, gradients and gathered rows then stay in L1; measured)."""
+    return 256 if dim <= 2 else 64
+
+
+GROUP = 16  # blocks per parallel work item
+
+
+def covers(*, code, source, noise, scheme, momentum, drift_hessian, drift_matrix, kick_radius, path, target):
+    """Whether `advance_block` implements this configuration (the codes of `particles.kernel`)."""
+    separable = code in (QUADRATIC, DOUBLE_WELL)
+    langevin = source == GRAD_FULL and separable and noise in (NOISE_NONE, NOISE_ISOTROPIC)
+    sgd = ((source == GRAD_TILT and separable) or (source == GRAD_MINIBATCH and code == LEAST_SQUARES)) \
+        and noise == NOISE_NONE
+    return ((langevin or sgd) and scheme == 0 and momentum == 0.0 and drift_hessian == 0.0
+            and drift_matrix.shape[0] == 0 and kick_radius == 0.0 and path.shape[0] == 0 and target <= TARGET_EXIT)
+
+
+@jit(inline="always")
+def _draw_batch(S, n, n_examples, batch, replace, raw, T, IDX):
+    """IDX[j, l] for j < batch: the scalar kernel's minibatch of lane l (independent draws, or Floyd's B
+    distinct indices: t uniform in [0, j], replaced by j if already chosen)."""
+    if replace:
+        for j in range(batch):
+            lanes_below(S, n, n_examples, raw, IDX[j])
+        return
+    count = 0
+    for j in range(n_examples - batch, n_examples):
+        lanes_below(S, n, j + 1, raw, T)
+        row = IDX[count]
+        for l in range(n):
+            row[l] = T[l]
+        for c in range(count):
+            prev = IDX[c]
+            for l in range(n):
+                if prev[l] == T[l]:
+                    row[l] = j
+        count += 1
+
+
+@jit(inline="always")
+def _step(S, X, G, A, R, T, Z, IDX, OK, n, code, theta, data, source, batch, replace, noise, eta, scale, limit):
+    """One Euler step of the n active lanes: the separable full gradient with isotropic or no noise, or a
+    minibatch gradient (indices drawn first) without noise. OK[l] says whether every coordinate of lane l
+    is finite and within the limit afterwards."""
+    d = X.shape[0]
+    for l in range(n):
+        OK[l] = True
+    if source == GRAD_FULL:  # separable: gradient, draw and update per coordinate, as the fused scalar path
+        for k in range(d):
+            xk = X[k]
+            if noise == NOISE_ISOTROPIC:
+                lanes_normal(S, n, R, Z)
+                for l in range(n):
+                    xk[l] = xk[l] + (-eta * separable_grad(code, xk[l], theta, k) + scale * Z[l])
+                    OK[l] &= abs(xk[l]) <= limit
+            else:
+                for l in range(n):
+                    xk[l] = xk[l] + (-eta * separable_grad(code, xk[l], theta, k) + 0.0)
+                    OK[l] &= abs(xk[l]) <= limit
+        return
+    _draw_batch(S, n, data.shape[0], batch, replace, R, T, IDX)
+    if source == GRAD_TILT:  # g = grad f + sum_j a_{i_j} / B, summed in the order of the draws
+        for k in range(d):
+            gk = G[k]
+            xk = X[k]
+            for l in range(n):
+                gk[l] = separable_grad(code, xk[l], theta, k)
+            for j in range(batch):
+                ij = IDX[j]
+                for l in range(n):
+                    gk[l] += data[ij[l], k] / batch
+    else:  # least squares: g = sum_j (1/B) r_j a_{i_j}, r_j = a_{i_j} . x - b_{i_j}
+        weight = 1.0 / batch
+        for k in range(d):
+            for l in range(n):
+                G[k, l] = 0.0
+        for j in range(batch):
+            ij = IDX[j]
+            for l in range(n):  # rows gathered into the tile A (d, lanes); residuals in scalar order
+                i = ij[l]
+                r = -data[i, d]
+                for k in range(d):
+                    a = data[i, k]
+                    A[k, l] = a
+                    r += a * X[k, l]
+                Z[l] = weight * r
+            for k in range(d):
+                gk = G[k]
+                ak = A[k]
+                for l in range(n):
+                    gk[l] += Z[l] * ak[l]
+    for k in range(d):
+        gk = G[k]
+        xk = X[k]
+        for l in range(n):
+            xk[l] += -eta * gk[l] + 0.0
+            OK[l] &= abs(xk[l]) <= limit
+
+
+@jit(inline="always")
+def _store(p, l, S, X, x, states):
+    for k in range(X.shape[0]):
+        x[p, k] = X[k, l]
+    for w in range(4):
+        states[p, w] = S[w, l]
+
+
+@jit(inline="always")
+def _move(src, dst, S, X, pid, hit):
+    for k in range(X.shape[0]):
+        X[k, dst] = X[k, src]
+    for w in range(4):
+        S[w, dst] = S[w, src]
+    pid[dst] = pid[src]
+    hit[dst] = hit[src]
+
+
+@jit(inline="always")
+def _load(start, size, S, X, pid, hit, x, states, first_hit, diverged_at, target):
+    """The live particles of start..start+size-1 into the lanes; returns how many. When all are live (the
+    usual case) the copies are plain strided loops, which compile to vector loads; first_hit is read only
+    with a target (the copies are most of the memory traffic of a call)."""
+    d = X.shape[0]
+    live = 0
+    for l in range(size):
+        live += diverged_at[start + l] < 0
+    if live == size:
+        for k in range(d):
+            for l in range(size):
+                X[k, l] = x[start + l, k]
+        for w in range(4):
+            for l in range(size):
+                S[w, l] = states[start + l, w]
+        for l in range(size):
+            pid[l] = start + l
+        if target != TARGET_NONE:
+            for l in range(size):
+                hit[l] = first_hit[start + l]
+        return size
+    n = 0
+    for p in range(start, start + size):
+        if diverged_at[p] < 0:
+            pid[n] = p
+            hit[n] = first_hit[p]
+            for k in range(d):
+                X[k, n] = x[p, k]
+            for w in range(4):
+                S[w, n] = states[p, w]
+            n += 1
+    return n
+
+
+@jit(inline="always")
+def _unload(start, size, n, S, X, pid, hit, x, states, first_hit, target):
+    """The n active lanes back to their particles (in place, as `_load` put them, when none left)."""
+    if n == size:
+        for k in range(X.shape[0]):
+            for l in range(size):
+                x[start + l, k] = X[k, l]
+        for w in range(4):
+            for l in range(size):
+                states[start + l, w] = S[w, l]
+        if target != TARGET_NONE:
+            for l in range(size):
+                first_hit[start + l] = hit[l]
+        return
+    for l in range(n):
+        _store(pid[l], l, S, X, x, states)
+        if target != TARGET_NONE:
+            first_hit[pid[l]] = hit[l]
+
+
+@jit(inline="always")
+def _retire_diverged(S, X, pid, hit, OK, n, x, states, first_hit, diverged_at, target, step):
+    """Lanes with OK false (a non-finite or |x_k| > limit coordinate) leave the block: written back with
+    diverged_at = step, the last active lane moved into their place. Returns the number of active lanes."""
+    bad = 0
+    for l in range(n):
+        bad += not OK[l]
+    if bad == 0:
+        return n
+    l = 0
+    while l < n:
+        if OK[l]:
+            l += 1
+            continue
+        p = pid[l]
+        diverged_at[p] = step
+        if target != TARGET_NONE:
+            first_hit[p] = hit[l]
+        _store(p, l, S, X, x, states)
+        n -= 1
+        if l < n:
+            _move(n, l, S, X, pid, hit)
+            OK[l] = OK[n]
+    return n
+
+
+@jit(inline="always")
+def _record_passage(X, hit, OK, n, target, lo, hi, step):
+    """hit[l] = step the first time lane l is inside the box (ENTER) or outside it (EXIT)."""
+    d = X.shape[0]
+    for l in range(n):
+        OK[l] = True
+    for k in range(d):
+        xk = X[k]
+        for l in range(n):
+            OK[l] &= (lo[k] <= xk[l]) & (xk[l] <= hi[k])
+    enter = target == TARGET_ENTER
+    for l in range(n):
+        if hit[l] < 0 and OK[l] == enter:
+            hit[l] = step
+
+
+@jit
+def _advance_blocks(lanes, first, last, x, states, first_hit, diverged_at, code, theta, data, source, batch,
+                    replace, schedule, lr_params, noise, temperature, target, target_lo, target_hi, limit, step0,
+                    n_steps):
+    """The step loop of particles first..last-1, block after block of `lanes` particles (compiled apart from
+    the parallel loop, which only distributes groups of blocks; scratch is allocated once per group)."""
+    d = x.shape[1]
+    S = np.empty((4, lanes), np.uint64)
+    X = np.empty((d, lanes))
+    G = np.empty((d, lanes))
+    A = np.empty((d if source == GRAD_MINIBATCH else 0, lanes))
+    R = np.empty(lanes, np.uint64)
+    T = np.empty(lanes, np.int64)
+    Z = np.empty(lanes)
+    IDX = np.empty((max(batch, 1), lanes), np.int64)
+    OK = np.empty(lanes, np.bool_)
+    pid = np.empty(lanes, np.int64)
+    hit = np.empty(lanes, np.int64)
+    for start in range(first, last, lanes):
+        size = min(last, start + lanes) - start
+        n = _load(start, size, S, X, pid, hit, x, states, first_hit, diverged_at, target)
+        eta = learning_rate(schedule, lr_params, step0)
+        scale = np.sqrt(2.0 * temperature * eta)
+        for step in range(step0, step0 + n_steps):
+            if n == 0:
+                break
+            if schedule != SCHEDULE_CONSTANT:
+                eta = learning_rate(schedule, lr_params, step)
+                scale = np.sqrt(2.0 * temperature * eta)
+            _step(S, X, G, A, R, T, Z, IDX, OK, n, code, theta, data, source, batch, replace, noise, eta, scale,
+                  limit)
+            n = _retire_diverged(S, X, pid, hit, OK, n, x, states, first_hit, diverged_at, target, step + 1)
+            if target != TARGET_NONE:
+                _record_passage(X, hit, OK, n, target, target_lo, target_hi, step + 1)
+        _unload(start, size, n, S, X, pid, hit, x, states, first_hit, target)
+
+
+@jit(parallel=True)
+def advance_block(lanes, x, states, first_hit, diverged_at, code, theta, data, source, batch, replace, schedule,
+                  lr_params, noise, temperature, target, target_lo, target_hi, limit, step0, n_steps):
+    """Advance every live particle from step `step0` by `n_steps` updates in place, in blocks of `lanes`
+    particles (GROUP blocks per parallel work item), for the configurations `covers` accepts; arguments and
+    results as `particles.kernel.advance`.
+
+    The landscape code, gradient source and noise kind are compile-time constants (`literally`)."""
+    literally(code)
+    literally(source)
+    literally(noise)
+    n_particles = x.shape[0]
+    per_group = GROUP * lanes
+    for g in prange((n_particles + per_group - 1) // per_group):
+        _advance_blocks(lanes, g * per_group, min(n_particles, (g + 1) * per_group), x, states, first_hit,
+                        diverged_at, code, theta, data, source, batch, replace, schedule, lr_params, noise,
+                        temperature, target, target_lo, target_hi, limit, step0, n_steps)

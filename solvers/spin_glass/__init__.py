@@ -1,0 +1,3 @@
+"""The spherical p-spin: couplings and gradient kernels (`pspin`) and the Cugliandolo–Kurchan equations
+(`cugliandolo_kurchan`).
+"""
