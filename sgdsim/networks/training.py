@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import runloop
-from ..particles.dynamics import Schedule, minibatch_noise_factor
+from ..particles.dynamics import Clock, Schedule, minibatch_noise_factor
 from ..errors import ParameterError
 from ..io.runfile import RunWriter
 from ..solvers.networks import kernel as nk
@@ -101,7 +101,11 @@ class Optimizer:
 
     def rates(self, n_steps: int) -> np.ndarray:
         """The learning rate of every step 0..n_steps-1."""
-        return self.schedule.rates(self.lr, np.arange(n_steps))
+        return self.clock().rates(0, n_steps)
+
+    def clock(self, given: np.ndarray | None = None) -> Clock:
+        """The rates and continuous time of a run, chunk by chunk (`given`: one rate per step instead)."""
+        return Clock(self.lr, self.schedule, given)
 
 
 def _check_rates(lrs, steps: int) -> np.ndarray:
@@ -346,8 +350,7 @@ def train_ensemble(arch: Architecture, loss: Loss, opt: Optimizer, data: Dataset
     if params.shape != (members, arch.n_params):
         _fail(f"params0 must have shape ({members}, {arch.n_params}), got {params.shape}")
     net = net_for(arch, loss, data)
-    lrs = opt.rates(steps + 1) if lrs is None else np.r_[_check_rates(lrs, max(steps, 1)), 0.0]
-    clock = np.concatenate([[0.0], np.cumsum(lrs)])
+    clock = opt.clock(None if lrs is None else _check_rates(lrs, max(steps, 1)))
     velocity = np.zeros_like(params)
     states = seed_states(seed, members)
     perm = np.tile(np.arange(len(data.X), dtype=np.int64), (members, 1))
@@ -358,12 +361,13 @@ def train_ensemble(arch: Architecture, loss: Loss, opt: Optimizer, data: Dataset
 
     def advance(k: int) -> None:
         step = reached[0]
-        nk.train(net, params, velocity, states, perm, lrs[step:step + k], opt.batch, opt.momentum,
+        nk.train(net, params, velocity, states, perm, clock.take(k), opt.batch, opt.momentum,
                  opt.weight_decay, step, diverged)
         reached[0] = step + k
 
     def record(step: int) -> None:
-        _record(rec, step, float(clock[step]), arch, loss, opt, lrs[max(step - 1, 0)], net, data, params, seed)
+        rate = float(clock.rates(max(step - 1, 0), 1)[0])
+        _record(rec, step, float(clock.time(step)), arch, loss, opt, rate, net, data, params, seed)
         if writer is not None and (step == steps or time.monotonic() - flushed[0] > FLUSH_SECONDS):
             writer.flush()
             flushed[0] = time.monotonic()
@@ -374,7 +378,7 @@ def train_ensemble(arch: Architecture, loss: Loss, opt: Optimizer, data: Dataset
         m = int(np.argmax(np.where(diverged >= 0, -diverged, -np.inf)))
         if writer is not None:
             hit = np.flatnonzero(diverged >= 0)
-            writer.events(prefix + "divergence").append(hit, diverged[hit], clock[diverged[hit]])
+            writer.events(prefix + "divergence").append(hit, diverged[hit], clock.time(diverged[hit]))
         return f"member {m} diverged at step {diverged[m]} (non-finite loss or weights); lower the learning rate"
 
     result = runloop.drive(advance, steps, runloop.Schedule(every=recording.every), record, diverged=check,

@@ -55,6 +55,36 @@ class Schedule:
         return self.lr_min + 0.5 * (lr - self.lr_min) * (1 + np.cos(np.pi * np.minimum(n / self.every, 1.0)))
 
 
+class Clock:
+    """The learning rate of each step and the continuous time t_n = sum_{k<n} eta_k of SGD (t = step x lr for a
+    constant rate; DESIGN), followed chunk by chunk as a run advances, never tabulated per step: `take(k)`
+    returns the rates of the next k steps and moves on; `time(steps)` is t at steps of the chunk last taken
+    (its start to its end). The running sum is accumulated in step order, so t is the same bit for bit for
+    any chunking. `given` (one rate per step) replaces lr and schedule."""
+
+    def __init__(self, lr: float, schedule: Schedule = Schedule(), given: np.ndarray | None = None):
+        self.lr, self.schedule, self.given = lr, schedule, given
+        self.start = 0
+        self.times = np.zeros(1)
+
+    def rates(self, start: int, k: int) -> np.ndarray:
+        """eta_n for n = start .. start + k - 1."""
+        if self.given is not None:
+            return self.given[start:start + k]
+        return self.schedule.rates(self.lr, np.arange(start, start + k))
+
+    def take(self, k: int) -> np.ndarray:
+        end = self.start + len(self.times) - 1
+        rates = self.rates(end, k)
+        self.times = np.cumsum(np.concatenate([self.times[-1:], rates]))
+        self.start = end
+        return rates
+
+    def time(self, steps):
+        """t at `steps` (each between the start and the end of the chunk last taken)."""
+        return self.times[np.asarray(steps, dtype=np.int64) - self.start]
+
+
 @dataclass(frozen=True)
 class Dynamics:
     """Base of every update rule; `solver` names the registered solver that runs it."""
