@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
-__all__ = ["load_group"]
+from .errors import ParameterError
+
+__all__ = ["load_group", "pick"]
 
 
 def load_group(group: str, kind: type) -> tuple[dict, dict[str, str]]:
@@ -20,3 +22,13 @@ def load_group(group: str, kind: type) -> tuple[dict, dict[str, str]]:
         except Exception as e:  # noqa: BLE001 -- a plug-in that fails to import is reported, not raised
             broken[ep.name] = " ".join(f"{type(e).__name__}: {e}".split())
     return dict(sorted(found.items())), dict(sorted(broken.items()))
+
+
+def pick(what: str, name: str, found: dict, broken: dict[str, str]):
+    """The plug-in `name` of a group loaded by `load_group`; a one-line ParameterError says it is broken (and
+    why) or lists the valid names. `what` names the kind in the message ("scenario", "theory")."""
+    if name in broken:
+        raise ParameterError(f"{what} {name!r} is installed but fails to load ({broken[name]})")
+    if name not in found:
+        raise ParameterError(f"unknown {what} {name!r} (valid: {', '.join(found) or 'none installed'})")
+    return found[name]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import ParameterError
-from .plugins import load_group
+from .plugins import load_group, pick
 from .io.runfile import RunWriter
 from .runloop import active_interrupt
 
@@ -293,12 +293,7 @@ def get_scenario(name: str) -> Scenario:
             return ep.load()
         except Exception:  # noqa: BLE001 -- reported below, as `_load_all` words it
             break
-    found, broken = _load_all()
-    if name in broken:
-        raise ParameterError(f"scenario {name!r} is installed but fails to load ({broken[name]})")
-    if name not in found:
-        raise ParameterError(f"unknown scenario {name!r} (valid: {', '.join(found) or 'none installed'})")
-    return found[name]
+    return pick("scenario", name, *_load_all())
 
 
 def figure_path(run_path: str | Path) -> Path:

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ParameterError
-from ..plugins import load_group
+from ..plugins import load_group, pick
 from ..io.runread import Run
 
 __all__ = ["Theory", "Prediction", "theories", "broken_theories", "get_theory", "theory_help", "STORED"]
@@ -111,12 +111,7 @@ def broken_theories() -> dict[str, str]:
 
 def get_theory(name: str) -> Theory:
     """The installed theory `name`; a one-line ParameterError lists the valid names."""
-    found, broken = _load_all()
-    if name in broken:
-        raise ParameterError(f"theory {name!r} is installed but fails to load ({broken[name]})")
-    if name not in found:
-        raise ParameterError(f"unknown theory {name!r}; valid theories: {', '.join(found) or 'none installed'}")
-    return found[name]
+    return pick("theory", name, *_load_all())
 
 
 def theory_help() -> str:

@@ -335,7 +335,7 @@ def runs(tmp_path_factory):
 
 @pytest.mark.parametrize("args, fragments", [
     (["{a}", "--against", "{a}", "--quantity", "nope"], ["unknown quantity 'nope'", "valid quantities: loss, w"]),
-    (["{a}", "--theory", "nope"], ["unknown theory 'nope'; valid theories: " + ", ".join(theories())]),
+    (["{a}", "--theory", "nope"], ["unknown theory 'nope' (valid: " + ", ".join(theories()) + ")"]),
     (["{a}", "--against", "{a}", "--time", "epoch"], ["unknown time axis 'epoch'; valid: time, lr, step"]),
     (["{a}", "--against", "{a}", "--time", "lr"], ["a.h5: needs a positive 'lr' parameter", "--time step"]),
     (["{a}", "--against", "{late}"], ["loss: no overlap between measured times [0, 1] and reference times [5, 6]"]),
