@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import math
 import platform
-import time
 
 import numba
 import numpy as np
@@ -30,15 +29,7 @@ from sgdsim.highdim import risk as hr
 from sgdsim.solvers.highdim import committee_sgd as cs
 from sgdsim.solvers.highdim import volterra as vo
 from sgdsim.solvers.rng import seed_states
-
-
-def best(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+from timing import best_time
 
 
 def numpy_loop(W, v, Wstar, vstar, lr, steps, rng):
@@ -74,10 +65,10 @@ def bench_sgd(N: int, repeats: int) -> None:
     v = np.ones((S, K))
     states = seed_states(0, S)
     cs.advance(W0.copy(), v.copy(), t.W, t.v, states.copy(), 1.0, 0.0, 0.0, 1)   # compile / load the cache
-    kernel = best(lambda: cs.advance(W0.copy(), v.copy(), t.W, t.v, states.copy(), 1.0, 0.0, 0.0, steps),
-                  repeats) / (S * steps)
-    loop = best(lambda: numpy_loop(W0[0].copy(), v[0], t.W, t.v, 1.0, steps, rng), repeats) / steps
-    batched = best(lambda: numpy_batched(W0.copy(), v, t.W, t.v, 1.0, steps // 4, rng), repeats) / (S * steps // 4)
+    kernel = best_time(lambda: cs.advance(W0.copy(), v.copy(), t.W, t.v, states.copy(), 1.0, 0.0, 0.0, steps),
+                       repeats)[0] / (S * steps)
+    loop = best_time(lambda: numpy_loop(W0[0].copy(), v[0], t.W, t.v, 1.0, steps, rng), repeats)[0] / steps
+    batched = best_time(lambda: numpy_batched(W0.copy(), v, t.W, t.v, 1.0, steps // 4, rng), repeats)[0] / (S * steps // 4)
     print(f"(A) online SGD, committee K=M=2, N={N}: student-steps per second, one core")
     print(f"    compiled kernel      {1 / kernel:12,.0f}")
     print(f"    NumPy loop, 1 student {1 / loop:11,.0f}   kernel / loop    = {loop / kernel:5.1f}x")
@@ -89,12 +80,12 @@ def bench_volterra(repeats: int) -> None:
     lam, xstar = hr.power_law(d, 2.0, 0.25)
     lr = 0.5 * hr.critical_lr(lam, 4)
     hr.risk_curve(lam, xstar ** 2, lr=lr, batch=4, steps=10)
-    compiled = best(lambda: hr.risk_curve(lam, xstar ** 2, lr=lr, batch=4, steps=n - 1), repeats)
+    compiled = best_time(lambda: hr.risk_curve(lam, xstar ** 2, lr=lr, batch=4, steps=n - 1), repeats)[0]
     F, K = np.empty(n), np.empty(n)
     vo.discrete_terms(lam, xstar ** 2, lr, 4.0, 0.0, n, F, K)
-    twin = best(lambda: vo.solve_discrete_numpy(F, K), 1)
-    trap = best(lambda: hr.risk_curve_continuous(lam, xstar ** 2, lr=lr, batch=4, t_max=(n - 1) * lr, h=lr),
-                repeats)
+    twin = best_time(lambda: vo.solve_discrete_numpy(F, K), 1)[0]
+    trap = best_time(lambda: hr.risk_curve_continuous(lam, xstar ** 2, lr=lr, batch=4, t_max=(n - 1) * lr, h=lr),
+                     repeats)[0]
     print(f"(B) Volterra equation, {n:,} time points, d = {d} modes")
     print(f"    discrete, compiled (terms + solve) {compiled:7.3f} s   (target < 1 s)")
     print(f"    discrete solve, NumPy twin          {twin:7.3f} s   ({twin / compiled:.1f}x the compiled total)")
@@ -107,8 +98,8 @@ def bench_ode(repeats: int) -> None:
     Q0, R0 = hd.order_parameters(W0, t)
     times = np.linspace(0, 100, 101)
     hd.ode(Q0, R0, np.ones((1, 3)), t, [0, 1], lr=1.0)
-    fast = best(lambda: hd.ode(Q0, R0, np.ones((1, 3)), t, times, lr=1.0), repeats)
-    slow = best(lambda: hd.ode(Q0, R0, np.ones((1, 3)), t, times, lr=1.0, engine="numpy"), 1)
+    fast = best_time(lambda: hd.ode(Q0, R0, np.ones((1, 3)), t, times, lr=1.0), repeats)[0]
+    slow = best_time(lambda: hd.ode(Q0, R0, np.ones((1, 3)), t, times, lr=1.0, engine="numpy"), 1)[0]
     print("(C) committee ODE K=M=3, t in [0, 100], dopri5 (solvers.rk.integrate)")
     print(f"    compiled right-hand side {fast:7.3f} s;  NumPy twin {slow:7.3f} s  ({slow / fast:.1f}x)")
 

@@ -31,6 +31,7 @@ from sgdsim.networks.datasets import load_or_default
 from sgdsim.solvers.deep_linear import flows as lf
 from sgdsim.solvers import rk
 from sgdsim.solvers import rk_kernel
+from timing import best_time
 
 CASES = {
     "A": dict(title="end-to-end ODE, N=3, p=4, data/lp_regression.npz (d 12->1, n=256)", data="lp_regression.npz",
@@ -75,30 +76,21 @@ def counted(f):
     return g, calls
 
 
-def best_of(repeats: int, fn):
-    times, out = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
-
-
 def run_case(key: str, repeats: int, rtol: float) -> dict:
     case = CASES[key]
     rhs, (name, X, Y, fpar, ipar), y0, end_to_end = problem(case)
     atol = rtol * 1e-2
     t_eval = np.linspace(0.0, case["t_end"], 21)
-    t_jit, jit = best_of(repeats, lambda: rk_kernel.integrate(name, y0, t_eval, X, Y, fpar, ipar, rtol=rtol,
-                                                               atol=atol))
+    t_jit, jit = best_time(lambda: rk_kernel.integrate(name, y0, t_eval, X, Y, fpar, ipar, rtol=rtol,
+                                                            atol=atol), repeats)
     f1, c1 = counted(rhs)
-    t_numpy, sol = best_of(repeats, lambda: rk.integrate(f1, y0, t_eval, rtol=rtol, atol=atol))
+    t_numpy, sol = best_time(lambda: rk.integrate(f1, y0, t_eval, rtol=rtol, atol=atol), repeats)
     f2, c2 = counted(rhs)
-    t_scipy, ref = best_of(repeats, lambda: solve_ivp(f2, (0.0, case["t_end"]), y0, method="RK45", t_eval=t_eval,
-                                                      rtol=rtol, atol=atol))
+    t_scipy, ref = best_time(lambda: solve_ivp(f2, (0.0, case["t_end"]), y0, method="RK45", t_eval=t_eval,
+                                                   rtol=rtol, atol=atol), repeats)
     assert jit.status == sol.status == "complete" and ref.success, (jit.message, sol.message, ref.message)
     We_jit, We, We_ref = end_to_end(jit.y[-1]), end_to_end(sol.y[-1]), end_to_end(ref.y[:, -1])
-    t_rhs = best_of(5, lambda: [rhs(0.0, y0) for _ in range(10)])[0] / 10
+    t_rhs = best_time(lambda: [rhs(0.0, y0) for _ in range(10)], 5)[0] / 10
     scale = np.abs(We_ref).max()
     return dict(key=key, title=case["title"], size=y0.size, jit=t_jit, numpy=t_numpy, scipy=t_scipy,
                 steps=jit.n_steps, numpy_steps=sol.n_steps, evals=jit.n_evaluations, scipy_evals=c2[0] // repeats,

@@ -19,12 +19,12 @@ import argparse
 import itertools
 import math
 import os
-import time
 
 import numpy as np
 
 from sgdsim.particles.minibatch_moments import moment_map
 from sgdsim.scenarios.temperature import make_data
+from timing import best_time
 
 SEED = 20240601
 
@@ -77,17 +77,6 @@ def einsum_moment_map(A: np.ndarray, lr: float, batch: int, replace: bool, order
     return T @ sym
 
 
-def timed(fn, repeats: int):
-    best, out = math.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-        if best > 20:
-            break
-    return best, out
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ns", default="1000,5000")
@@ -105,9 +94,9 @@ def main(argv=None) -> int:
     status = 0
     for n in (int(v) for v in args.ns.split(",")):
         A, _ = make_data(n, args.dim, 4.0, 0.5, SEED)
-        t_new, new = timed(lambda: moment_map(A, args.lr, args.batch, replace, 4), args.repeats)
+        t_new, new = best_time(lambda: moment_map(A, args.lr, args.batch, replace, 4), args.repeats, give_up_after=20)
         if n <= args.einsum_max:
-            t_old, old = timed(lambda: einsum_moment_map(A, args.lr, args.batch, replace, 4), 1)
+            t_old, old = best_time(lambda: einsum_moment_map(A, args.lr, args.batch, replace, 4), 1, give_up_after=20)
             ok = np.allclose(new, old, rtol=1e-10, atol=1e-12 * np.abs(old).max())
             status |= not ok
             print(f"{n:6d} {t_new:10.4f} {t_old:10.2f} {t_old / t_new:8.0f}  {'equal' if ok else 'DIFFERENT'}")

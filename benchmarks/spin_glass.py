@@ -22,17 +22,9 @@ import numpy as np
 
 from sgdsim.spin_glass import descent as sg
 from sgdsim.solvers.spin_glass import pspin
+from timing import best_time
 
 SEED = 20240601
-
-
-def best_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def matmul_rate(size: int, repeats: int) -> float:
@@ -40,7 +32,7 @@ def matmul_rate(size: int, repeats: int) -> float:
     rng = np.random.default_rng(0)
     A, B = rng.standard_normal((size, size)), rng.standard_normal((size, size))
     np.dot(A, B)
-    return 2 * size ** 3 / best_time(lambda: np.dot(A, B), repeats)
+    return 2 * size ** 3 / best_time(lambda: np.dot(A, B), repeats)[0]
 
 
 def batched_tensordot(J: np.ndarray, w: float, S: np.ndarray) -> np.ndarray:
@@ -89,7 +81,7 @@ def main(argv=None) -> int:
             if not np.allclose(g, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max()):
                 print(f"  CHECK FAILED: {name} differs from the engine at R = {r}")
                 failed = True
-        times = {name: best_time(fn, args.repeats) for name, fn in methods.items()}
+        times = {name: best_time(fn, args.repeats)[0] for name, fn in methods.items()}
         peak = max(peak, matmul_rate(args.matmul_size, args.repeats))
         for name, t in times.items():
             print(f"{r:>4} {name:>12} {t * 1e3:>9.2f}ms {r / t:>10.1f} {flops / t / 1e9:>8.2f} "

@@ -266,7 +266,7 @@ def run(p: dict, seed: int, writer, progress: bool):
     zs = {f"stationary_z_{c.name.split('_', 1)[1]}": float(c.measured) for c in stated if c.name.startswith("stationary")}
     writer.comparison(**slopes, **zs, **separation, stationary_temperature=T)
 
-    lines = [f"modified-equation: weak orders of SGD against its continuous-time theories (t = step x lr)",
+    lines = ["modified-equation: weak orders of SGD against its continuous-time theories (t = step x lr)",
              f"  least squares N={p['ls_examples']} d={p['ls_dim']} B={p['ls_batch']}, horizon t={p['ls_horizon']}, "
              f"lr = {ls_lrs.max():g} .. {ls_lrs.min():g} (exact moments):"]
     lines += [f"    {LABELS[n]:<38s} slope {slopes[f'ls_{n}_slope']:.3f}" for n in THEORIES]

@@ -256,7 +256,7 @@ def compare(run: str | os.PathLike, *, against: str | os.PathLike | None = None,
                     except _NotComparable as e:
                         skipped[q] = str(e)
         if not results:
-            raise ParameterError(f"nothing comparable: " + "; ".join(f"{q}: {why}" for q, why in skipped.items()))
+            raise ParameterError("nothing comparable: " + "; ".join(f"{q}: {why}" for q, why in skipped.items()))
         result = Comparison(path, None if against is None else Path(against), theory, time, results, skipped,
                             warnings)
     if write:
