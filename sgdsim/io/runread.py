@@ -16,7 +16,7 @@ from sgdsim.errors import RunFileError
 from sgdsim.io.runfile import attr_to_python
 from sgdsim.text import number
 
-__all__ = ["Run", "Element", "Event", "Theory", "open_run"]
+__all__ = ["Run", "Element", "Event", "StoredTheory", "open_run"]
 
 _DS_ATTRS = ("CLASS", "NAME", "REFERENCE_LIST", "DIMENSION_LIST")  # HDF5 dimension-scale bookkeeping
 
@@ -44,7 +44,7 @@ class Event:
 
 
 @dataclass(frozen=True, eq=False)
-class Theory:
+class StoredTheory:
     """A stored prediction; ``step``/``time`` are None for the plain-dataset form."""
     value: np.ndarray
     step: np.ndarray | None = None
@@ -162,12 +162,12 @@ class Run:
         g = self._group("events", name)
         return Event(particle=g["particle"][()], step=g["step"][()], time=g["time"][()])
 
-    def theory(self, name: str) -> Theory:
+    def theory(self, name: str) -> StoredTheory:
         """Read a stored prediction."""
         g = self._group("theory", name)
         step = g["step"][()] if "step" in g else None
         time = g["time"][()] if "time" in g else None
-        return Theory(value=g["value"][()], step=step, time=time, coords=_coords(g), attrs=_attrs_dict(g))
+        return StoredTheory(value=g["value"][()], step=step, time=time, coords=_coords(g), attrs=_attrs_dict(g))
 
     def reached(self) -> str:
         """How far the recording got: the last recorded step and its time over every element, and the last

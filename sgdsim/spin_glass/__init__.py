@@ -3,8 +3,8 @@
 """
 from .descent import (DEFAULT_MAX_BYTES, METHODS, parse_mixture, memory_estimate, check_memory,
                       SphericalPSpin, spherical_pspin, random_starts, hessian_spectrum, record_steps,
-                      Trajectory, metropolis_log_ratio, descend, write_trajectory)
+                      Descent, metropolis_log_ratio, descend, write_trajectory)
 
 __all__ = ["DEFAULT_MAX_BYTES", "METHODS", "parse_mixture", "memory_estimate", "check_memory",
            "SphericalPSpin", "spherical_pspin", "random_starts", "hessian_spectrum", "record_steps",
-           "Trajectory", "metropolis_log_ratio", "descend", "write_trajectory"]
+           "Descent", "metropolis_log_ratio", "descend", "write_trajectory"]

@@ -155,7 +155,7 @@ def record_steps(steps: int, points: int) -> np.ndarray:
 
 
 @dataclass
-class Trajectory:
+class Descent:
     """Records at `steps` (times t = step dt): energy per spin, |grad_S H|/sqrt(N), overlap with the start
     s(t).s(0)/N (per replica), mean overlap between distinct replicas, the fraction of accepted proposals
     since the start (per replica; 1 for dynamics without a Metropolis test), end points (N, R), and the aging
@@ -277,7 +277,7 @@ class _Descent:
 def descend(model: SphericalPSpin, S0: np.ndarray, method: str = "gd", *, dt: float, steps: int,
             temperature: float = 0.0, fraction: float = 1.0, seed: int = 0, points: int = 40,
             waiting: tuple[int, ...] = (), grad_tol: float = 0.0, progress: bool = False,
-            writer=None, name: str = "", attrs: dict | None = None) -> Trajectory:
+            writer=None, name: str = "", attrs: dict | None = None) -> Descent:
     """Run R replicas (columns of S0) with `method` (see `METHODS`) for `steps` steps of size dt;
     `waiting`: steps t_w at which the configuration is kept to record the two-time correlation C(t, t_w).
     grad_tol > 0 (gd, langevin-euler, langevin): stop at the first step where every replica has
@@ -324,7 +324,7 @@ def descend(model: SphericalPSpin, S0: np.ndarray, method: str = "gd", *, dt: fl
     if result.status is Status.COMPLETE:
         message = (f"stopped at step {result.steps_done} (t = {result.steps_done * dt:g}): |grad_S H|/sqrt(N) < "
                    f"{grad_tol:g} for every replica" if state.stopped else f"{result.steps_done} steps")
-    return Trajectory(np.array(recorded, np.int64), np.array(recorded) * dt, end=state.S, waiting=waiting,
+    return Descent(np.array(recorded, np.int64), np.array(recorded) * dt, end=state.S, waiting=waiting,
                       dt=dt, status=str(result.status), message=message, **arrays)
 
 
@@ -364,7 +364,7 @@ class _TrajectorySink:
         self.writer.flush()
 
 
-def write_trajectory(writer, name: str, traj: Trajectory, attrs: dict | None = None) -> None:
+def write_trajectory(writer, name: str, traj: Descent, attrs: dict | None = None) -> None:
     """Store a trajectory computed without a writer as elements /observables/<name>_{energy, grad_norm,
     overlap_start, acceptance} (value (T, R)), <name>_overlap_replicas (value (T,)), <name>_overlap_waiting and
     the end points /observables/<name>_end (one row (N, R)): what `descend(writer=...)` streams."""
