@@ -15,6 +15,8 @@ exponent of std(eps_g) against N within 0.1 of -1/2.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from tqdm import tqdm
 
@@ -132,12 +134,19 @@ def run(p: dict, seed: int, writer, progress: bool):
     steps = np.unique(np.round(np.linspace(0, p["t_max"] * N, p["records"])).astype(np.int64))
     work = S * steps[-1] * N + sum(p["spread_students"] * int(round(p["t_spread"] * n)) * n for n in spread_N)
     dyn = dict(lr=p["lr"], lr_v=p["lr_v"], noise=p["noise"])
+    student = {"student": np.arange(S)}
+    # the simulation's records reach the file as they are taken (flushed at most every STREAM_SECONDS)
+    sink = _Stream(writer, S, K, M)
     with tqdm(total=work, disable=None if progress else True, delay=1.0, unit="w", leave=False) as bar:
         W0 = hd.initial_students(teach, K, S, p["init_scale"], p["overlap"], seed)
-        sim = hd.simulate(teach, W0, np.ones((S, K)), steps, seed=seed, progress=lambda n: bar.update(n * S * N),
-                          **dyn)
+        try:
+            sim = hd.simulate(teach, W0, np.ones((S, K)), steps, seed=seed,
+                              progress=lambda n: bar.update(n * S * N), on_record=sink.append, **dyn)
+        finally:
+            writer.flush()
         if sim.status != "complete":
-            return sim.status, sim.message, [f"committee-machine: {sim.message}"]
+            return sim.status, sim.message, [f"committee-machine: {sim.message}; the records up to then are in "
+                                             f"the file"]
         ode = hd.ode(sim.Q[0], sim.R[0], sim.v[0], teach, sim.t, **dyn)
         if ode.status != "complete":
             return "failed", f"ODE: {ode.message}", [f"committee-machine: ODE {ode.message}"]
@@ -147,6 +156,10 @@ def run(p: dict, seed: int, writer, progress: bool):
             Wn = hd.initial_students(tn, K, p["spread_students"], p["init_scale"], p["overlap"], seed + 1)
             cn = hd.simulate(tn, Wn, np.ones((p["spread_students"], K)), [0, int(round(p["t_spread"] * n))],
                              seed=seed + 1, progress=lambda k, n=n: bar.update(k * p["spread_students"] * n), **dyn)
+            if cn.status != "complete":
+                return cn.status, f"spread study at N = {n}: {cn.message}", [
+                    f"committee-machine: spread study at N = {n}: {cn.message}; the main run's records are in "
+                    f"the file"]
             spread.append(np.std(cn.eps[-1], ddof=1))
     theory = dict(eps_mean=ode.eps.mean(axis=1), spread_exponent=SPREAD_EXPONENT)
     extra, study = {}, None
@@ -159,16 +172,6 @@ def run(p: dict, seed: int, writer, progress: bool):
     eps_mean, eps_se = measured["eps_mean"], measured["eps_se"]
     slope, slope_se = measured["spread_slope"], measured["spread_slope_se"]
 
-    student = {"student": np.arange(S)}
-    el = writer.element("eps_g", (S,), coords=student,
-                        attrs={"description": "eps_g = (1/2) E (f - y)^2 of each student (closed form from Q, R)",
-                               "time_unit": "t = step / N"})
-    for row in zip(steps, sim.t, sim.eps):
-        el.append(*row)
-    for name, val in (("R", sim.R.mean(axis=1)), ("Q", sim.Q.mean(axis=1))):
-        el = writer.element(name, val.shape[1:], attrs={"description": f"{name} averaged over students"})
-        for row in zip(steps, sim.t, val):
-            el.append(*row)
     eq = "ODEs of Saad & Solla 1995 / Goldt et al. 2019 (see sgdsim.solvers.highdim.committee_ode)"
     writer.theory("eps_g", ode.eps, step=steps, time=ode.t, coords=student, source=hd.SOURCE, equation=eq,
                   attrs={"description": "ODE from each student's initial Q, R"})
@@ -201,6 +204,29 @@ def run(p: dict, seed: int, writer, progress: bool):
              f"  spread at t={p['t_spread']:g}: std ~ N^{slope:.3f} +- {slope_se:.3f} over N = "
              + ", ".join(map(str, spread_N))] + lines_plateau
     return "complete", "", lines
+
+
+class _Stream:
+    """The simulation's elements eps_g (per student), R and Q (averaged over students), appended at every record
+    as it is taken; flushed at the first record and then at most every STREAM_SECONDS (a flush costs ms)."""
+
+    STREAM_SECONDS = 0.5
+
+    def __init__(self, writer, S: int, K: int, M: int) -> None:
+        self.writer, self.flushed = writer, None
+        self.eps = writer.element("eps_g", (S,), coords={"student": np.arange(S)},
+                                  attrs={"description": "eps_g = (1/2) E (f - y)^2 of each student (closed form "
+                                                        "from Q, R)", "time_unit": "t = step / N"})
+        self.R = writer.element("R", (K, M), attrs={"description": "R averaged over students"})
+        self.Q = writer.element("Q", (K, K), attrs={"description": "Q averaged over students"})
+
+    def append(self, step, t, Q, R, v, eps) -> None:
+        self.eps.append(int(step), float(t), eps)
+        self.R.append(int(step), float(t), R.mean(axis=0))
+        self.Q.append(int(step), float(t), Q.mean(axis=0))
+        if self.flushed is None or time.perf_counter() - self.flushed >= self.STREAM_SECONDS:
+            self.writer.flush()
+            self.flushed = time.perf_counter()
 
 
 def plot(run, path):

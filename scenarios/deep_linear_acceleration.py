@@ -19,6 +19,11 @@ the end-to-end ODE (their Theorem 1, exact as lr -> 0) to first order in lr: the
 |L_GD(k) - L_ODE(k lr)| / (L(0) - L*) over the run, at the smallest learning rate of the grid and at half of it
 (twice the steps, the same times), halves with the step: fitted order log2(gap(lr) / gap(lr/2)) = 1, within
 ORDER_TOLERANCE = 1/2 (half-way to the neighbouring orders 0 and 2, so the claim tells them apart).
+
+Every trajectory is streamed to the run file as it is recorded (elements loss_gd_<p>_depth<N>_lr<lr> and
+balancedness_..., loss_<adagrad|adam>_<p>_lr<lr>, and the half-lr run of the order claim
+loss_gd_<p>_depth<N>_half_lr<lr/2>); the best learning rate's curves are then stored again under the names the
+figure reads (loss_<p>_depth<N>, ...). An interrupt stops the run there with status interrupted, no claims.
 """
 from __future__ import annotations
 
@@ -158,7 +163,11 @@ def run(p: dict, seed: int, writer, progress: bool):
             Ws0 = dl.balanced_init(We0, N, [width] * (N - 1))
             trajs = {}
             for k, lr in enumerate(lrs):
-                trajs[lr] = dl.train_factors(Ws0, X, Y, lr, steps, p=q, weight_decay=p["weight_decay"])
+                trajs[lr] = dl.train_factors(Ws0, X, Y, lr, steps, p=q, weight_decay=p["weight_decay"],
+                                             writer=writer, name=f"gd_{tag}_depth{N}_lr{lr:g}",
+                                             attrs={"lr": lr, "depth": N, "p": q, "time_unit": "t = step * lr"})
+                if trajs[lr].status == "interrupted":
+                    return _cut_short(trajs[lr], f"p={q:g}, depth {N}, lr={lr:g}", lines, bar)
                 if trajs[lr].status == "complete":
                     sweep[i, k] = trajs[lr].loss[-1] - Lstar
                 bar.update()
@@ -191,9 +200,12 @@ def run(p: dict, seed: int, writer, progress: bool):
                 metrics[f"balancedness_max_{tag}_depth{N}"] = float(np.max(best.unbalance))
             excess[N] = score(best, Lstar, p["target"])
             lr0 = min(lrs)   # the order of the gap: the smallest lr and half of it, over the same times
-            gaps = (gap_to_ode(trajs[lr0].loss, at(lr0), Lstar),
-                    gap_to_ode(dl.train_factors(Ws0, X, Y, lr0 / 2, 2 * steps, p=q,
-                                                weight_decay=p["weight_decay"]).loss, at(lr0), Lstar))
+            half = dl.train_factors(Ws0, X, Y, lr0 / 2, 2 * steps, p=q, weight_decay=p["weight_decay"],
+                                    writer=writer, name=f"gd_{tag}_depth{N}_half_lr{lr0 / 2:g}",
+                                    attrs={"lr": lr0 / 2, "depth": N, "p": q, "time_unit": "t = step * lr"})
+            if half.status == "interrupted":
+                return _cut_short(half, f"p={q:g}, depth {N}, lr={lr0 / 2:g}", lines, bar)
+            gaps = (gap_to_ode(trajs[lr0].loss, at(lr0), Lstar), gap_to_ode(half.loss, at(lr0), Lstar))
             orders.append(np.log2(gaps[0] / gaps[1]))
             metrics |= {f"gd_vs_ode_gap_{tag}_depth{N}_lr{lr0:g}": gaps[0],
                         f"gd_vs_ode_gap_{tag}_depth{N}_lr{lr0 / 2:g}": gaps[1],
@@ -213,7 +225,10 @@ def run(p: dict, seed: int, writer, progress: bool):
         for opt in ("adagrad", "adam"):
             trajs = {}
             for lr in adaptive_lrs:
-                trajs[lr] = dl.train_depth1(We0, X, Y, opt, lr, steps, p=q)
+                trajs[lr] = dl.train_depth1(We0, X, Y, opt, lr, steps, p=q, writer=writer, name=f"{opt}_{tag}_lr{lr:g}",
+                                            attrs={"lr": lr, "p": q, "time_unit": "t = step * lr"})
+                if trajs[lr].status == "interrupted":
+                    return _cut_short(trajs[lr], f"p={q:g}, depth 1 {opt}, lr={lr:g}", lines, bar)
                 bar.update()
             lr, best = _best(trajs, Lstar, p["target"])
             if best is None:
@@ -253,6 +268,13 @@ def run(p: dict, seed: int, writer, progress: bool):
     writer.comparison(**metrics)
     writer.claims(*claims(measured, {"accelerates": {q: q > 2 for q in ps}, "order": 1.0}))
     return "complete", "", lines
+
+
+def _cut_short(traj, where: str, lines: list, bar):
+    """An interrupted trajectory ends the run: every record taken is already in the file (streamed)."""
+    bar.close()
+    return traj.status, f"{where}: {traj.message}", lines + [f"  {where}: {traj.message}; the trajectories run so "
+                                                             "far are in the file, no claims"]
 
 
 def _steps(x: float) -> str:

@@ -165,12 +165,17 @@ def run(p: dict, seed: int, writer, progress: bool):
         kramers[i] = escape_theory.kramers_time(BARRIER, CURV_MIN, CURV_TOP, T)
         measured[i], stderr[i], censored[i], out = particle_mfpt(p, T, p["horizon"] * pde[i], seed, writer, i,
                                                                  progress)
-        if out.status != "complete":
+        if out.status != "complete":   # interrupted or diverged: a cloud cut short measures no escape time
             status, message = out.status, f"T = {T:g}: {out.message}"
+            measured[i], stderr[i], censored[i] = np.nan, np.nan, 0
             break
     coords = {"temperature": temps}
     for name, value in (("mfpt_measured", measured), ("mfpt_stderr", stderr), ("censored", censored)):
         writer.element(name, (n,), coords=coords, dtype=float).append(0, 0.0, value.astype(float))
+    if status != "complete":
+        return status, message, [f"kramers: {status} at {message}; the particles' records up to then and the "
+                                 f"escape times of the {i} temperature(s) finished are in the file (NaN for the "
+                                 f"others); no theory, no claims"]
     writer.theory("mfpt_pde", pde, coords=coords, source="backward equation A^T tau = -1 of the Fokker–Planck "
                   "generator (Scharfetter–Gummel finite volumes)", equation="A^T tau = -1 off the target, tau = 0 on it",
                   attrs={"spacing": p["spacing"]})

@@ -27,7 +27,7 @@ from sgdsim.deep_linear import theory as lt
 from sgdsim.compare.claims import Claim
 from sgdsim.networks.datasets import load_or_default
 from sgdsim.errors import ParameterError
-from sgdsim.plotting import THEORY, figure, save
+from sgdsim.plotting import THEORY, figure, overview, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, non_negative, parse_list, positive
 
 SOURCE = "Saxe, McClelland & Ganguli 2014, 'Exact solutions to the nonlinear dynamics of learning in deep " \
@@ -119,10 +119,12 @@ def run(p: dict, seed: int, writer, progress: bool):
             Ws0 = dl.balanced_init(p["u0"] * U @ Vt, N, [width] * (N - 1))
         else:
             Ws0 = dl.gaussian_init([X.shape[1], *[width] * (N - 1), Y.shape[1]], p["init_scale"], rng)
-        traj = dl.train_factors(Ws0, X, Y, p["lr"], steps, batch=p["batch"] or None, seed=seed)
+        # every record reaches the file as it is taken (elements modes_, loss_ and balancedness_depth<N>)
+        traj = dl.train_factors(Ws0, X, Y, p["lr"], steps, batch=p["batch"] or None, seed=seed, writer=writer,
+                                name=f"depth{N}", modes=(U, Vt), attrs={"depth": N, "time_unit": "t = step * lr"})
         if traj.status != "complete":
             return traj.status, f"depth {N}: {traj.message}", lines + [f"  depth {N}: {traj.message}"]
-        u = np.einsum("ik,tij,kj->tk", U, traj.We, Vt)
+        u = np.array([np.einsum("ik,ij,kj->k", U, We, Vt) for We in traj.We]).reshape(len(traj.We), len(s))
         u0 = u[0] if p["init"] == "gaussian" else np.full(len(s), p["u0"])
         u0 = np.clip(np.abs(u0), 1e-12, s / 2)   # Gaussian start: each mode's sigmoid from its own |u_k(0)|
         curves = {}   # degenerate modes share one curve
@@ -130,25 +132,13 @@ def run(p: dict, seed: int, writer, progress: bool):
             if (sk, u0k) not in curves:
                 curves[sk, u0k] = lt.saxe_mode(traj.time, sk, u0k, N)
         curve = np.stack([curves[sk, u0k] for sk, u0k in zip(s, u0)], axis=1)
-        el = writer.element(f"modes_depth{N}", (len(s),), coords={"mode": np.arange(len(s))},
-                            attrs={"description": "u_k = U_k^T W_e V_k during GD on the factors", "depth": N,
-                                   "time_unit": "t = step * lr"})
-        for row in zip(traj.steps, traj.time, u):
-            el.append(*row)
         writer.theory(f"modes_depth{N}", curve, step=traj.steps, time=traj.time, source=SOURCE,
                       equation=EQUATION, coords={"mode": np.arange(len(s))},
                       attrs={"depth": N, "u0": u0, "exact": p["init"] == "decoupled"})
         loss_th = lt.saxe_loss_curve(X, Y, traj.time, float(p["u0"]), N) if p["init"] == "decoupled" else \
             np.sum(0.5 * (s - curve) ** 2, axis=1) + float(np.sum(Y ** 2)) / (2 * len(X)) - 0.5 * float(np.sum(s ** 2))
-        el = writer.element(f"loss_depth{N}", (), attrs={"description": "L(W_e) = (1/2n) sum |W_e x - y|^2"})
-        for row in zip(traj.steps, traj.time, traj.loss):
-            el.append(*row)
         writer.theory(f"loss_depth{N}", loss_th, step=traj.steps, time=traj.time, source=SOURCE,
                       equation="L = L_min + (1/2) sum_k (s_k - u_k(t))^2")
-        el = writer.element(f"balancedness_depth{N}", (), attrs={"description": "max_j |W_{j+1}^T W_{j+1} - "
-                                                                                  "W_j W_j^T|_F during GD"})
-        for row in zip(traj.steps, traj.time, traj.unbalance):
-            el.append(*row)
         writer.theory(f"balancedness_depth{N}", np.full(len(steps), traj.unbalance[0]), step=traj.steps,
                       time=traj.time, equation="d/dt (W_{j+1}^T W_{j+1} - W_j W_j^T) = 0",
                       source="conservation law of the factor gradient flow (Arora, Cohen & Hazan 2018; Du, Hu & "
@@ -182,7 +172,9 @@ def plot(run, path):
               if f"half_time_depth{N}" in run.names("observables")]
     s = run.theory("singular_values").value
     method = f"SGD, batch {run.params['batch']}" if run.params.get("batch") else "GD"
-    if not depths:
+    if not depths:   # stopped during the first depth: what it streamed, against time
+        if run.names("observables"):
+            return overview(run, path)
         fig, axes = figure(1, title=f"saxe-modes: nothing recorded ({run.status}: {run.message})")
         return save(fig, path)
     fig, axes = figure(len(depths) + 1, title=f"Saxe et al. 2014 mode sigmoids: {method} on factors, "

@@ -149,7 +149,15 @@ class Scenario:
         """Run with resolved `params` and write the run file at `path` (as ``<path>.partial`` until it is
         closed): what `sgdsim run` and every sweep task do. Returns (status, message, summary lines)."""
         with RunWriter(path, scenario=self.name, params=params, seed=seed) as writer:
-            status, message, lines = self.run(params, seed, writer, progress)
+            try:
+                status, message, lines = self.run(params, seed, writer, progress)
+            except Exception as e:
+                stop = active_interrupt()
+                if stop is None or not stop.requested:
+                    raise
+                # an engine stopped early by the signal and the scenario could not go on with what it returned
+                status, lines = "interrupted", []
+                message = f"interrupted by {stop.name}; the scenario stopped ({type(e).__name__}: {e})"
             stop = active_interrupt()
             if stop is not None and stop.requested and status == "complete":
                 # a run loop stopped early and the scenario finished with what it had reached

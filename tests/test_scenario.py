@@ -90,3 +90,35 @@ def test_recorder_estimate_counts_what_the_recorder_stores(tmp_path):
     assert memory >= 40 * 8
     _, huge = recorder_estimate(sgdsim.Recorder(every=1), 10 ** 9, 20000, 1)
     assert huge == (10 ** 9 + 1) * 3 * (16 + 8)   # mean, covariance and loss at every step: 72 GB
+
+
+def _breaking_scenario(signal_first: bool):
+    """A scenario whose engine is stopped by SIGTERM (or not) and which then fails on the short result."""
+    import os
+    import signal
+
+    from sgdsim.runloop import cooperative
+
+    def run(params, seed, writer, progress):
+        if signal_first:
+            with cooperative():      # an engine's loop, which notes the signal and stops at its next chunk
+                os.kill(os.getpid(), signal.SIGTERM)
+        return [][-1]      # e.g. density[-1] of an evolution cut short
+
+    return Scenario("breaking", "stops", (Param("lr", float, 0.1, "rate", positive),), run=run, plot=None)
+
+
+def test_a_scenario_broken_by_an_interrupt_closes_interrupted_and_otherwise_fails(tmp_path):
+    import h5py
+
+    from sgdsim.runloop import Interrupt
+
+    with Interrupt():
+        status, message, _ = _breaking_scenario(True).write_run({"lr": 0.1}, 0, tmp_path / "a.h5")
+    assert status == "interrupted" and message.startswith("interrupted by SIGTERM; the scenario stopped (IndexError")
+    with h5py.File(tmp_path / "a.h5") as f:
+        assert f.attrs["status"] == "interrupted"
+    with Interrupt(), pytest.raises(IndexError):
+        _breaking_scenario(False).write_run({"lr": 0.1}, 0, tmp_path / "b.h5")
+    with h5py.File(tmp_path / "b.h5.partial" if (tmp_path / "b.h5.partial").exists() else tmp_path / "b.h5") as f:
+        assert f.attrs["status"] == "failed"

@@ -8,6 +8,7 @@ Conventions (as in `sgdsim.solvers.linear_flows`): X (n, d_in), Y (n, d_out), W_
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -108,10 +109,21 @@ def _times(times) -> np.ndarray:
     return t
 
 
+def _pause(t: float) -> None:
+    """The callback that only lets the compiled Runge–Kutta loop pause (see `_integrate`)."""
+
+
 def _integrate(engine: str, rhs: str, flow, ipar: list[int], y0: np.ndarray, times, **kwargs) -> rk.Solution:
     """The compiled loop `rk_kernel.integrate` (engine "numba") or its NumPy twin `rk.integrate` with the
-    readable right-hand side `flow.rhs` (engine "numpy"): same steps, same results to rounding."""
+    readable right-hand side `flow.rhs` (engine "numpy"): same steps, same results to rounding.
+
+    The compiled loop always returns to the interpreter every `rk_kernel.CHUNK` steps (a no-op callback when
+    none is given; pausing changes no operation), so a SIGINT/SIGTERM under `sgdsim run` is acted on within a
+    chunk: no run loop drives the flows, so the guard unwinds at once and the run file is closed
+    "interrupted" (the NumPy loop runs Python code at every stage and needs nothing)."""
     if engine == "numba":
+        if kwargs.get("callback") is None:
+            kwargs["callback"] = _pause
         return rk_kernel.integrate(rhs, y0, _times(times), flow.X, flow.Y, [flow.p, flow.weight_decay], ipar,
                                    **kwargs)
     if engine == "numpy":
@@ -162,17 +174,20 @@ def _recorded(record_steps) -> np.ndarray:
     return steps
 
 
-def _run(advance, record_steps, observe, lr: float, what: str, progress: bool):
-    """Drive `advance` through the record steps (`sgdsim.runloop`): rows of `observe()` at each of them, the run
-    cut at the first non-finite weights or loss (status diverged, the step named) or at an interrupt."""
+def _run(advance, record_steps, observe, lr: float, what: str, progress: bool, stream=None):
+    """Drive `advance` through the record steps (`sgdsim.runloop`): rows of `observe()` at each of them (and at
+    the step an interrupt reached), each also given to `stream.append(step, time, row)` as it is taken; the
+    run cut at the first non-finite weights or loss (status diverged, the step named) or at an interrupt."""
     wanted = set(int(s) for s in record_steps)
     rows, steps_done = [], []
     state = {"diverged_after": -1, "step": 0}
 
     def record(step):
-        if step in wanted:
+        if step in wanted or step > 0:   # a step off the schedule: where an interrupt stopped the run
             rows.append(observe())
             steps_done.append(step)
+            if stream is not None and np.isfinite(rows[-1][0]):
+                stream.append(step, step * lr, rows[-1])
 
     def go(k):
         bad = advance(k)
@@ -187,19 +202,72 @@ def _run(advance, record_steps, observe, lr: float, what: str, progress: bool):
             return f"{what}non-finite loss at step {steps_done[-1]}"
         return None
 
-    result = runloop.drive(go, int(record_steps[-1]), runloop.Schedule(steps=tuple(int(s) for s in record_steps)),
-                           record, diverged=diverged, progress=progress)
+    try:
+        result = runloop.drive(go, int(record_steps[-1]),
+                               runloop.Schedule(steps=tuple(int(s) for s in record_steps)), record,
+                               diverged=diverged, progress=progress)
+    finally:
+        if stream is not None:
+            stream.flush()
     if result.status is runloop.Status.DIVERGED and rows and not np.isfinite(rows[-1][0]):
         rows, steps_done = rows[:-1], steps_done[:-1]   # the non-finite record is not kept
     return rows, np.array(steps_done, np.int64), str(result.status), result.message
 
 
+class Stream:
+    """Streams the records of one trajectory to a run file as they are taken: elements ``loss_<name>`` (L(W_e),
+    without the weight-decay term), ``balancedness_<name>`` (factor dynamics) and, with `modes` = (U, V^T),
+    ``modes_<name>`` (u_k = U_k^T W_e V_k per mode k), each with step and time t = step * lr; `attrs` is added
+    to every element's attributes. The file is flushed at the first record, then whenever FLUSH_SECONDS have
+    passed since the last flush (a flush costs milliseconds), and when the trajectory ends or stops, so a run
+    killed at any moment keeps every record up to its last flush."""
+
+    FLUSH_SECONDS = 0.5
+
+    def __init__(self, writer, name: str, *, factors: bool, modes: tuple | None = None,
+                 attrs: dict | None = None) -> None:
+        self.writer, self.modes = writer, modes
+        extra = dict(attrs or {})
+        self.loss = writer.element(f"loss_{name}", (), attrs={
+            "description": "L(W_e) = (1/(p n)) sum |W_e x - y|_p^p (without weight decay)", **extra})
+        self.balance = writer.element(f"balancedness_{name}", (), attrs={
+            "description": "max_j |W_{j+1}^T W_{j+1} - W_j W_j^T|_F during GD", **extra}) if factors else None
+        self.mode = None
+        if modes is not None:
+            k = modes[0].shape[1]
+            self.mode = writer.element(f"modes_{name}", (k,), coords={"mode": np.arange(k)}, attrs={
+                "description": "u_k = U_k^T W_e V_k during GD on the factors", **extra})
+        self.flushed = None
+
+    def project(self, We: np.ndarray) -> np.ndarray:
+        """u_k = U_k^T W_e V_k of the `modes` (U, V^T)."""
+        U, Vt = self.modes
+        return np.einsum("ik,ij,kj->k", U, We, Vt)
+
+    def append(self, step: int, t: float, row: tuple) -> None:
+        self.loss.append(int(step), float(t), row[0])
+        if self.mode is not None:
+            self.mode.append(int(step), float(t), self.project(row[1]))
+        if self.balance is not None:
+            self.balance.append(int(step), float(t), row[2])
+        if self.flushed is None or time.perf_counter() - self.flushed >= self.FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.writer.flush()
+        self.flushed = time.perf_counter()
+
+
 def train_factors(Ws0: Sequence[np.ndarray], X, Y, lr: float, record_steps, *, p: float = 2.0,
                   weight_decay: float = 0.0, batch: int | None = None, seed: int = 0,
-                  progress: bool = False) -> Trajectory:
+                  progress: bool = False, writer=None, name: str = "", modes: tuple | None = None,
+                  attrs: dict | None = None) -> Trajectory:
     """Discrete GD (batch None) or minibatch SGD on the factors (`solvers.deep_linear.flows.factor_gd_steps`) through
     the run loop: recorded at `record_steps` (loss on the full data without the weight-decay term, W_e, the
-    balancedness norm); time t = step * lr."""
+    balancedness norm); time t = step * lr. With a run `writer`, every record is streamed to it as it is taken
+    (`Stream`: elements loss_<name>, balancedness_<name> and, given modes = (U, V^T), modes_<name>), so a run
+    killed at any moment leaves every record up to the last flush; under `sgdsim run` a SIGINT/SIGTERM stops
+    at the next chunk with status "interrupted" and the step reached recorded."""
     X, Y = _check_data(X, Y)
     if lr <= 0:
         raise ParameterError(f"lr must be positive, got {lr}")
@@ -208,6 +276,7 @@ def train_factors(Ws0: Sequence[np.ndarray], X, Y, lr: float, record_steps, *, p
     record_steps = _recorded(record_steps)
     Ws = [np.array(W, dtype=np.float64) for W in Ws0]
     rng = np.random.default_rng(seed) if batch is not None and batch < len(X) else None
+    stream = Stream(writer, name, factors=True, modes=modes, attrs=attrs) if writer is not None else None
 
     def observe():
         We = lf.end_to_end(Ws)
@@ -215,7 +284,7 @@ def train_factors(Ws0: Sequence[np.ndarray], X, Y, lr: float, record_steps, *, p
 
     rows, steps, status, message = _run(
         lambda k: lf.factor_gd_steps(Ws, X, Y, p, lr, k, weight_decay=weight_decay, batch=batch, rng=rng),
-        record_steps, observe, lr, "", progress)
+        record_steps, observe, lr, "", progress, stream)
     losses, Wes, unbalance = _columns(rows, (Y.shape[1], X.shape[1]), 3)
     return Trajectory(steps * lr, losses, Wes, unbalance, Ws, status, message, steps)
 
@@ -232,9 +301,11 @@ OPTIMIZERS = ("gd", "adagrad", "adam")
 
 
 def train_depth1(W0: np.ndarray, X, Y, optimizer: str, lr: float, record_steps, *, p: float = 2.0,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, progress: bool = False) -> Trajectory:
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8, progress: bool = False,
+                 writer=None, name: str = "", attrs: dict | None = None) -> Trajectory:
     """Full-batch GD, AdaGrad (Duchi, Hazan & Singer 2011: W -= lr g / (sqrt(sum g^2) + eps)) or Adam (Kingma
-    & Ba 2015, bias-corrected) on the depth-1 model W (d_out, d_in), through the run loop; t = step * lr."""
+    & Ba 2015, bias-corrected) on the depth-1 model W (d_out, d_in), through the run loop; t = step * lr.
+    With a run `writer`, the loss is streamed as it is recorded (element loss_<name>, `Stream`)."""
     X, Y = _check_data(X, Y)
     if optimizer not in OPTIMIZERS:
         raise ParameterError(f"unknown optimizer {optimizer!r} (valid: {', '.join(OPTIMIZERS)})")
@@ -262,8 +333,9 @@ def train_depth1(W0: np.ndarray, X, Y, optimizer: str, lr: float, record_steps, 
                     return i + 1
         return -1
 
+    stream = Stream(writer, name, factors=False, attrs=attrs) if writer is not None else None
     rows, steps, status, message = _run(advance, record_steps, lambda: (loss(W, X, Y, p), W.copy()), lr,
-                                        f"{optimizer}: ", progress)
+                                        f"{optimizer}: ", progress, stream)
     losses, Wes, unbalance = _columns(rows, W.shape, 2)
     return Trajectory(steps * lr, losses, Wes, unbalance, None, status, message, steps)
 

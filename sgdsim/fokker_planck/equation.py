@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from tqdm import tqdm
 
 from ..particles.dynamics import SGD, SME, Dynamics, GradientDescent, Langevin, minibatch_noise_factor
 from ..errors import ParameterError
-from ..runloop import cooperative
+from .. import runloop
 from ..particles.landscapes import Landscape, Regression, Tilted
 from ..particles.modified_equations import euler_modified_coefficients, modified_loss
 from ..solvers.fokker_planck import finite_volume as FP
@@ -148,40 +147,37 @@ class FokkerPlanck:
         interval between records is cut into equal steps of at most dt; the LU factors are reused while the
         step stays the same (a new step size refactors, and BDF2 restarts with one implicit Euler step).
         `callback(index, time, density)` is called at each record (e.g. to append to a run file). A density
-        that becomes non-finite stops with status "diverged" and a message naming the time."""
+        that becomes non-finite stops with status "diverged" and a message naming the time.
+
+        The steps run on `sgdsim.runloop.drive` (chunks of about 0.3 s between records, never past one): under
+        `sgdsim run` a SIGINT/SIGTERM stops at the next chunk with status "interrupted", the densities recorded
+        up to then kept (records stay at the requested times)."""
         times = np.asarray(times, dtype=float).ravel()
         if times.size == 0 or times[0] < 0 or np.any(np.diff(times) < 0) or not np.all(np.isfinite(times)):
             raise ParameterError("record times must be finite, non-negative and non-decreasing")
         if not (isinstance(dt, (int, float)) and dt > 0):
             raise ParameterError(f"time step dt must be positive, got {dt!r}")
-        p = np.asarray(p0, dtype=float).reshape(self.shape).copy()
-        stepper, now, taken = None, 0.0, 0
-        out, steps = [], []
-        status, message = "complete", ""
-        bar = tqdm(total=float(times[-1]), disable=None if progress else True, delay=1.0, unit="t", leave=False)
-        with cooperative() as stop, bar:   # SIGINT/SIGTERM under `sgdsim run`: stop after the record reached
-            for i, t in enumerate(times):
-                if i > 0 and stop is not None and stop.requested:
-                    status, message = "interrupted", f"interrupted by {stop.name} at t = {now:g}"
-                    break
-                gap = t - now
-                if gap > 1e-12 * max(1.0, t):
-                    n = int(np.ceil(gap / dt * (1 - 1e-12)))
-                    if stepper is None or abs(stepper.dt - gap / n) > 1e-12 * stepper.dt:
-                        stepper = self.stepper(p, gap / n, scheme)
-                    stepper.advance(n)
-                    p = stepper.p.reshape(self.shape)
-                    taken += n
-                    bar.update(gap)
-                now = t
-                if not np.all(np.isfinite(p)):
-                    status, message = "diverged", f"the Fokker–Planck density became non-finite by t = {t:g}"
-                    break
-                out.append(p.copy())
-                steps.append(taken)
-                if callback is not None:
-                    callback(i, float(t), out[-1])
-        return Evolution(times[:len(out)], np.array(out), np.array(steps, dtype=np.int64), status, message)
+        # the steps of every interval (to times[i] from the previous record time, from 0 for the first)
+        counts, sizes, now = np.zeros(len(times), np.int64), np.zeros(len(times)), 0.0
+        for i, t in enumerate(times):
+            gap = t - now
+            if gap > 1e-12 * max(1.0, t):
+                counts[i] = int(np.ceil(gap / dt * (1 - 1e-12)))
+                sizes[i] = gap / counts[i]
+            now = t
+        ends = np.cumsum(counts)                       # the step at which record i is taken
+        n_steps = int(ends[-1])
+        run = _Evolving(self, np.asarray(p0, dtype=float).reshape(self.shape).copy(), scheme, times, counts,
+                        sizes, ends, callback)
+        result = runloop.drive(run.advance, n_steps, runloop.Schedule(steps=tuple(int(e) for e in np.unique(ends))),
+                               run.record, diverged=run.diverged, progress=progress)
+        status, message = str(result.status), result.message
+        if result.status is runloop.Status.INTERRUPTED:
+            last = f"{times[len(run.out) - 1]:g}" if run.out else "none"
+            message = (f"{result.message} (t = {run.time(result.steps_done):g}; densities recorded up to "
+                       f"t = {last})")
+        return Evolution(times[:len(run.out)], np.array(run.out), np.array(run.steps, dtype=np.int64), status,
+                         message)
 
     # --- functionals -------------------------------------------------------------------------------------
     def mass(self, p: np.ndarray) -> float:
@@ -258,6 +254,56 @@ class FokkerPlanck:
         cdf = np.concatenate([[0.0], np.cumsum(p) * self.grid.spacing[0]])
         return np.diff(np.interp(edges, faces, cdf))
 
+
+
+class _Evolving:
+    """The state of one `FokkerPlanck.evolve`: the density, its stepper, and the records taken."""
+
+    def __init__(self, fp: FokkerPlanck, p: np.ndarray, scheme: str, times, counts, sizes, ends, callback):
+        self.fp, self.p, self.scheme, self.callback = fp, p, scheme, callback
+        self.times, self.counts, self.sizes, self.ends = times, counts, sizes, ends
+        self.stepper: FP.Stepper | None = None
+        self.step, self.next = 0, 0          # steps taken; the index of the next record
+        self.out: list[np.ndarray] = []
+        self.steps: list[int] = []
+
+    def interval(self, step: int) -> int:
+        """The index of the record that ends the interval holding the step after `step`."""
+        return int(np.searchsorted(self.ends, step, side="right"))
+
+    def time(self, step: int) -> float:
+        """The time reached after `step` steps (a record time exactly at the end of an interval)."""
+        i = self.interval(step)
+        if i > 0 and self.ends[i - 1] == step:
+            return float(self.times[i - 1])
+        if i >= len(self.times):
+            return float(self.times[-1])
+        return float(self.times[i] - (self.ends[i] - step) * self.sizes[i])
+
+    def advance(self, k: int) -> None:
+        i = self.interval(self.step)
+        if self.step == self.ends[i] - self.counts[i]:   # the first step of an interval: refactor if dt changed
+            h = self.sizes[i]
+            if self.stepper is None or abs(self.stepper.dt - h) > 1e-12 * self.stepper.dt:
+                self.stepper = self.fp.stepper(self.p, h, self.scheme)
+        self.stepper.advance(k)
+        self.p = self.stepper.p.reshape(self.fp.shape)
+        self.step += k
+
+    def record(self, step: int) -> None:
+        """The density at every record time whose interval ends at `step` (none for the step an interrupt
+        reached between two of them); a non-finite density is not kept (`diverged` reports it)."""
+        while self.next < len(self.ends) and self.ends[self.next] == step and np.all(np.isfinite(self.p)):
+            self.out.append(self.p.copy())
+            self.steps.append(step)
+            if self.callback is not None:
+                self.callback(self.next, float(self.times[self.next]), self.out[-1])
+            self.next += 1
+
+    def diverged(self) -> str | None:
+        if np.all(np.isfinite(self.p)):
+            return None
+        return f"the Fokker–Planck density became non-finite by t = {self.time(self.step):g}"
 
 
 def _plogp(p: np.ndarray) -> np.ndarray:

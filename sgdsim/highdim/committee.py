@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import ParameterError
-from ..runloop import cooperative
+from .. import runloop
 from ..solvers import rk
 from ..solvers.highdim import committee_ode as co
 from ..solvers.highdim import committee_sgd as cs
@@ -202,10 +202,17 @@ def escape_time(t, eps, level: float) -> float:
 
 
 def simulate(t: Teacher, W0: np.ndarray, v0: np.ndarray, record_steps, *, lr: float, lr_v: float = 0.0,
-             noise: float = 0.0, seed: int = 0, progress: Callable[[int], None] | None = None) -> Curves:
+             noise: float = 0.0, seed: int = 0, progress: Callable[[int], None] | None = None,
+             on_record: Callable[[int, float, np.ndarray, np.ndarray, np.ndarray, np.ndarray], None] | None = None
+             ) -> Curves:
     """Online SGD of the students W0 (S, K, N), v0 (S, K) (copied), recording Q, R, v and eps_g (closed form
     from Q, R: the exact generalization error of each network) at the increasing `record_steps` (t = step / N).
-    Student s draws from stream (seed, s) of `solvers.rng`; `progress(n)` after every chunk of n steps."""
+    Student s draws from stream (seed, s) of `solvers.rng`; `progress(n)` after every chunk of n steps;
+    `on_record(step, t, Q, R, v, eps)` at every record as it is taken (e.g. to stream it to a run file).
+
+    The steps run on `sgdsim.runloop.drive` (chunks of about 0.3 s, never past a record): under `sgdsim run` a
+    SIGINT/SIGTERM stops at the next chunk with status "interrupted" and the step reached recorded; weights
+    that are non-finite (or beyond 1e12) at a record stop it with status "diverged" (that record kept)."""
     W = np.ascontiguousarray(W0, dtype=np.float64).copy()
     v = np.ascontiguousarray(np.broadcast_to(v0, W.shape[:2]), dtype=np.float64).copy()
     record_steps = np.asarray(record_steps, dtype=np.int64)
@@ -213,35 +220,39 @@ def simulate(t: Teacher, W0: np.ndarray, v0: np.ndarray, record_steps, *, lr: fl
         raise ParameterError("record_steps must be a non-empty increasing list of non-negative steps")
     states = seed_states(seed, len(W))
     Ws, vs = np.ascontiguousarray(t.W), np.asarray(t.v, float)
-    S, K, N = W.shape
-    chunk = max(1, int(2e7 // (S * N * (2 * K + len(vs)))))     # ~0.1-0.5 s of work between progress calls
+    N = W.shape[2]
     out_Q, out_R, out_v, recorded = [], [], [], []
-    step = 0
+    wanted = {int(s): int(c) for s, c in zip(*np.unique(record_steps, return_counts=True))}
+    state = {"step": 0, "bad": -1}
 
-    def curves(status: str = "complete", message: str = "") -> Curves:
-        Qa, Ra, va = np.array(out_Q), np.array(out_R), np.array(out_v)
-        return Curves(np.array(recorded) / N, Qa, Ra, va, co.generalization_error(Qa, Ra, t.T, va, vs), status,
-                      message)
+    def advance(n: int) -> None:
+        cs.advance(W, v, Ws, vs, states, float(lr), float(lr_v), float(noise), n)
+        state["step"] += n
+        if progress is not None:
+            progress(n)
 
-    def record() -> None:
-        Q, R = order_parameters(W, t)
-        out_Q.append(Q), out_R.append(R), out_v.append(v.copy())
-        recorded.append(step)
+    def record(step: int) -> None:
+        # a record step once per time it is listed; a step off the list only when an interrupt stopped there
+        for _ in range(wanted.get(step, 0 if step == 0 else 1)):
+            Q, R = order_parameters(W, t)
+            out_Q.append(Q), out_R.append(R), out_v.append(v.copy())
+            recorded.append(step)
+            if on_record is not None:
+                on_record(step, step / N, Q, R, out_v[-1], co.generalization_error(Q, R, t.T, out_v[-1], vs))
+            if state["bad"] < 0 and not (np.all(np.isfinite(Q)) and np.all(np.abs(Q) < 1e12)):
+                state["bad"] = step
 
-    with cooperative() as stop:   # SIGINT/SIGTERM under `sgdsim run`: stop at the next chunk, step recorded
-        for target in record_steps:
-            while step < target:
-                n = int(min(chunk, target - step))
-                cs.advance(W, v, Ws, vs, states, float(lr), float(lr_v), float(noise), n)
-                step += n
-                if progress is not None:
-                    progress(n)
-                if stop is not None and stop.requested:
-                    record()
-                    return curves("interrupted", f"interrupted by {stop.name} at step {step} (t = {step / N:g})")
-            record()
-            if not (np.all(np.isfinite(out_Q[-1])) and np.all(np.abs(out_Q[-1]) < 1e12)):
-                return curves("diverged", f"the students' weights diverged by step {step} (t = {step / N:g}); "
-                                          "lower the learning rate")
-    return curves()
+    def diverged() -> str | None:
+        if state["bad"] < 0:
+            return None
+        return f"the students' weights diverged by step {state['bad']} (t = {state['bad'] / N:g}); lower the learning rate"
 
+    result = runloop.drive(advance, int(record_steps[-1]), runloop.Schedule(steps=tuple(wanted)), record,
+                           diverged=diverged)
+    status, message = str(result.status), result.message
+    if result.status is runloop.Status.COMPLETE and state["bad"] >= 0:   # the last record diverged
+        status, message = "diverged", diverged()
+    elif result.status is runloop.Status.INTERRUPTED:
+        message = f"{result.message} (t = {result.steps_done / N:g})"
+    Qa, Ra, va = np.array(out_Q), np.array(out_R), np.array(out_v)
+    return Curves(np.array(recorded) / N, Qa, Ra, va, co.generalization_error(Qa, Ra, t.T, va, vs), status, message)

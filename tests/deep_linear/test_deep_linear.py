@@ -221,3 +221,34 @@ def test_bad_inputs():
         dl.end_to_end_flow(np.zeros((1, 2)), 2, X, np.ones((5, 1)), [1, 0])
     with pytest.raises(ParameterError, match="batch 9 must be between 1 and the number of examples 5"):
         dl.train_factors([np.zeros((1, 2))], X, np.ones((5, 1)), 0.1, [0, 1], batch=9)
+
+
+def test_train_factors_streams_every_record_and_an_interrupt_records_the_step_reached(tmp_path):
+    """With a writer, train_factors streams loss, balancedness and mode strengths as they are recorded (the same
+    values as the returned trajectory); an interrupt already noted stops it after one chunk, that step recorded
+    and streamed, status interrupted."""
+    import signal
+
+    import sgdsim
+    from sgdsim.io.runfile import RunWriter
+    from sgdsim.runloop import Interrupt
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((20, 3)), rng.standard_normal((20, 2))
+    U, s, Vt = np.linalg.svd(Y.T @ X / len(X), full_matrices=False)
+    Ws0 = dl.balanced_init(1e-2 * U @ Vt, 2, [3])
+    steps = np.arange(0, 2001, 100)
+    with RunWriter(tmp_path / "run.h5", scenario="test", params={}, seed=0) as writer:
+        traj = dl.train_factors(Ws0, X, Y, 0.05, steps, writer=writer, name="a", modes=(U, Vt), attrs={"depth": 2})
+        with Interrupt() as stop:
+            stop.signal = signal.SIGTERM
+            cut = dl.train_factors(Ws0, X, Y, 0.05, [0, 10 ** 7], writer=writer, name="b")
+    with sgdsim.open(tmp_path / "run.h5") as run:
+        np.testing.assert_array_equal(run.element("loss_a").step, steps)
+        np.testing.assert_array_equal(run.element("loss_a").value, traj.loss)
+        np.testing.assert_array_equal(run.element("balancedness_a").value, traj.unbalance)
+        np.testing.assert_array_equal(run.element("modes_a").value, np.einsum("ik,tij,kj->tk", U, traj.We, Vt))
+        assert run.element("modes_a").attrs["depth"] == 2
+        assert cut.status == "interrupted" and "SIGTERM" in cut.message and 0 < cut.steps[-1] < 10 ** 7
+        np.testing.assert_array_equal(run.element("loss_b").step, cut.steps)
+        assert f"at step {cut.steps[-1]} " in cut.message
