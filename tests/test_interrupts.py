@@ -1,7 +1,9 @@
-"""SIGINT, SIGTERM and SIGKILL of `sgdsim run` for the particle, p-spin and network engines: the run stops at
-its next chunk with the state reached recorded, the file is closed as "interrupted" under its final name,
-opens, plots and is checked; SIGKILL leaves a .partial that opens with everything up to its last flush, and
-`sgdsim recover` makes it a plain HDF5 file."""
+"""SIGINT, SIGTERM and SIGKILL of `sgdsim run` for the particle, p-spin, network, deep-linear (saxe-modes) and
+committee-machine engines: the run stops at its next chunk with the state reached recorded, the file is closed
+as "interrupted" under its final name, opens, plots and is checked; SIGKILL leaves a .partial that opens with
+everything up to its last flush, and `sgdsim recover` makes it a plain HDF5 file. The Fokker–Planck time
+stepper (`FokkerPlanck.evolve`, which no scenario of its own drives for long) is signalled the same way in a
+script that runs it as `sgdsim run` runs a scenario."""
 from __future__ import annotations
 
 import signal
@@ -11,6 +13,7 @@ import time
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pytest
 from cli_helpers import CLI, sgdsim_cli
 
@@ -18,7 +21,11 @@ import sgdsim
 
 LONG = {"pspin-landscape": ["n=24", "replicas=4", "steps=100000000", "grad_tol=0", "points=400"],
         "double-well": ["particles=2000", "steps=100000000", "record_every=1000"],
-        "large-lr": ["steps=3000000", "record_every=200"]}   # its lr schedule is tabulated per step
+        "large-lr": ["steps=3000000", "record_every=200"],   # its lr schedule is tabulated per step
+        # deep linear GD on the factors, records streamed as taken (~7e4 steps/s: hours of steps)
+        "saxe-modes": ["depths=2", "t_max=100000", "records=100000"],
+        # online SGD of the students, records streamed as taken (the ODE and spread study never reached)
+        "committee-machine": ["t_max=100000", "records=100000"]}
 
 
 def start_and_signal(name: str, out: Path, sig: int) -> subprocess.CompletedProcess:
@@ -70,7 +77,7 @@ def sig_name(sig: int) -> str:
     return signal.Signals(sig).name
 
 
-@pytest.mark.parametrize("name", ["pspin-landscape", "double-well"])
+@pytest.mark.parametrize("name", ["pspin-landscape", "double-well", "saxe-modes", "committee-machine"])
 def test_sigkill_leaves_a_partial_that_opens_and_recovers(tmp_path, name):
     out = tmp_path / "run.h5"
     done = start_and_signal(name, out, signal.SIGKILL)
@@ -88,8 +95,6 @@ def test_sigkill_leaves_a_partial_that_opens_and_recovers(tmp_path, name):
 def test_fokker_planck_and_committee_engines_stop_cooperatively_with_the_state_reached():
     """In-process: a SIGTERM already noted by the guard stops the Fokker–Planck evolution before its next record
     and the committee-machine simulator after its next chunk, each with status interrupted and what it reached."""
-    import numpy as np
-
     from sgdsim.fokker_planck import equation as fokker_planck
     from sgdsim.highdim import committee as hd
     from sgdsim.runloop import Interrupt
@@ -106,3 +111,69 @@ def test_fokker_planck_and_committee_engines_stop_cooperatively_with_the_state_r
     assert ev.status == "interrupted" and "SIGTERM" in ev.message and list(ev.times) == [0.0]
     assert sim.status == "interrupted" and "SIGTERM" in sim.message
     assert 0 < sim.t[-1] * 50 < 10000 and np.all(np.isfinite(sim.eps))
+
+
+# FokkerPlanck.evolve under a guard as `sgdsim run` sets it (Scenario.write_run's writer and status), streaming
+# every density to the run file as it is recorded: 4000 cells, 10^5 record times, far more than a test waits for
+FP_SCRIPT = """
+import sys
+import numpy as np
+from sgdsim.fokker_planck import equation as fokker_planck
+from sgdsim.io.runfile import RunWriter
+from sgdsim.runloop import Interrupt
+
+fp = fokker_planck.problem(loss=lambda x: (x[:, 0] ** 2 - 1) ** 2, temperature=0.3, lo=-2.5, hi=2.5, cells=4000)
+with Interrupt() as stop:
+    with RunWriter(sys.argv[1], scenario="fokker-planck-evolve", params={}, seed=0) as writer:
+        density = writer.element("density", fp.shape, coords=fp.coords())
+
+        def stream(i, t, p):
+            density.append(i, t, p)
+            writer.flush()
+
+        out = fp.evolve(fp.point_mass([-1.0]), np.linspace(0.0, 1e5, 100001), 1e-3, callback=stream)
+        writer.close(out.status, out.message)
+sys.exit(stop.exit_code if out.status == "interrupted" else 0)
+"""
+
+
+def start_evolve_and_signal(out: Path, sig: int) -> subprocess.CompletedProcess:
+    proc = subprocess.Popen([sys.executable, "-c", FP_SCRIPT, str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    partial = out.with_name(out.name + ".partial")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and not recorded(partial, 2):
+        time.sleep(0.2)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_fokker_planck_evolution_stops_at_a_chunk_with_its_densities_recorded(tmp_path, sig, code):
+    out = tmp_path / "fp.h5"
+    done = start_evolve_and_signal(out, sig)
+    assert done.returncode == code, done.stderr
+    assert out.exists() and not out.with_name(out.name + ".partial").exists()
+    with sgdsim.open(out) as run:
+        assert run.status == "interrupted" and sig_name(sig) in run.message, run.message
+        density = run.element("density")
+        # records stay at the requested times (t = 0, 1, 2, ...) and stop before the time reached
+        assert len(density.step) >= 2 and list(density.time) == list(range(len(density.step)))
+        reached = float(run.message.split("(t = ")[1].split(";")[0])
+        assert density.time[-1] <= reached < density.time[-1] + 1
+        assert np.allclose(density.value.sum(axis=1) * 5.0 / 4000, 1.0)
+    assert sgdsim_cli("plot", out).returncode == 0
+    assert sgdsim_cli("check", out).returncode == 1
+
+
+def test_fokker_planck_evolution_killed_leaves_a_partial_that_opens_and_recovers(tmp_path):
+    out = tmp_path / "fp.h5"
+    done = start_evolve_and_signal(out, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL
+    partial = out.with_name(out.name + ".partial")
+    with sgdsim.open(partial) as run:
+        assert run.status == "running" and len(run.element("density").step) >= 2
+    assert sgdsim_cli("recover", partial).returncode == 0
+    with h5py.File(out, "r") as f:
+        assert f.attrs["status"] == "killed"
