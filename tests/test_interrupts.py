@@ -21,7 +21,7 @@ import sgdsim
 
 LONG = {"pspin-landscape": ["n=24", "replicas=4", "steps=100000000", "grad_tol=0", "points=400"],
         "double-well": ["particles=2000", "steps=100000000", "record_every=1000"],
-        "large-lr": ["steps=3000000", "record_every=200"],   # its lr schedule is tabulated per step
+        "large-lr": ["steps=100000000", "record_every=200"],
         # deep linear GD on the factors, records streamed as taken (~7e4 steps/s: hours of steps)
         "saxe-modes": ["depths=2", "t_max=100000", "records=100000"],
         # online SGD of the students, records streamed as taken (the ODE and spread study never reached)
