@@ -25,7 +25,6 @@ it above; the final risk of the stability runs within 3 SE (family-wise) of the 
 from __future__ import annotations
 
 import numpy as np
-from tqdm import tqdm
 
 from sgdsim.highdim import risk as hr
 from sgdsim.compare.claims import Claim, familywise_z
@@ -123,19 +122,29 @@ def run(p: dict, seed: int, writer, progress: bool):
     steps = record_steps(p["steps"], p["records"])
     A, b = hr.orthogonal_design(lam, xstar, n, seed)
     A_c, b_c = hr.orthogonal_design(lam_c, xstar, n, seed + 1)
-    work = P * p["steps"] + p["critical_particles"] * p["critical_steps"] * len(factors)
-    with tqdm(total=work, disable=None if progress else True, delay=1.0, unit="chain-step", leave=False) as bar:
-        risk, status, message = hr.simulate_risk(A, b, lam, xstar, lr=lr, batch=B, particles=P, record_steps=steps,
-                                                 seed=seed, progress=lambda k: bar.update(k * P))
-        if status != "complete":
-            return status, f"the main run at lr = {lr:.4g}: {message}", [f"risk-curves: {message}"]
-        finals, stability = [], []
-        for f in factors:
-            r, _, _ = hr.simulate_risk(A_c, b_c, lam_c, xstar, lr=f * lr_c, batch=B,
-                                       particles=p["critical_particles"], record_steps=[0, p["critical_steps"]],
-                                       seed=seed + 1, progress=lambda k: bar.update(k * p["critical_particles"]))
-            finals.append(r[-1])
-            stability.append(hr.risk_curve(lam_c, xstar ** 2, lr=f * lr_c, batch=B, steps=p["critical_steps"])[-1])
+    time = steps * lr
+    streamed = writer.element("risk", (P,), coords={"particle": np.arange(P)},
+                              attrs={"description": "(1/2)(x - x*)^T H (x - x*) of each SGD chain",
+                                     "time_unit": "t = step x lr"})
+
+    def stream(step, r):        # each record reaches the run file as it is taken
+        streamed.append(int(step), float(step * lr), r)
+        writer.flush()
+
+    risk, status, message = hr.simulate_risk(A, b, lam, xstar, lr=lr, batch=B, particles=P, record_steps=steps,
+                                             seed=seed, progress=progress, on_record=stream)
+    if status != "complete":
+        return status, f"the main run at lr = {lr:.4g}: {message}", [f"risk-curves: {message}"]
+    finals, stability = [], []
+    for f in factors:
+        r, status, message = hr.simulate_risk(A_c, b_c, lam_c, xstar, lr=f * lr_c, batch=B,
+                                              particles=p["critical_particles"],
+                                              record_steps=[0, p["critical_steps"]], seed=seed + 1,
+                                              progress=progress)
+        if status == "interrupted":
+            return status, f"the stability run at lr = {f:g} x lr_c: {message}", [f"risk-curves: {message}"]
+        finals.append(r[-1])
+        stability.append(hr.risk_curve(lam_c, xstar ** 2, lr=f * lr_c, batch=B, steps=p["critical_steps"])[-1])
     theory = hr.risk_curve(lam, xstar ** 2, lr=lr, batch=B, steps=p["steps"])[steps]
     t_c, R_c = hr.risk_curve_continuous(lam, xstar ** 2, lr=lr, batch=B, t_max=p["steps"] * lr, h=lr)
     finals = np.array(finals)
@@ -147,12 +156,6 @@ def run(p: dict, seed: int, writer, progress: bool):
     k = steps > 0                                   # every chain starts at x = 0: no spread at step 0
     predicted = dict(risk=theory[k], exponent=exponent, critical_lr=lr_c, stability=np.array(stability))
 
-    time = steps * lr
-    el = writer.element("risk", (P,), coords={"particle": np.arange(P)},
-                        attrs={"description": "(1/2)(x - x*)^T H (x - x*) of each SGD chain",
-                               "time_unit": "t = step x lr"})
-    for row in zip(steps, time, risk):
-        el.append(*row)
     eq = "R_k = F_k + sum_{s<k} K_{k-1-s} R_s (sgdsim.solvers.highdim.volterra)"
     writer.theory("risk", theory, step=steps, time=time, source=hr.SOURCE, equation=eq)
     writer.theory("risk_continuous", R_c, step=np.arange(len(t_c)), time=t_c, source=hr.SOURCE,

@@ -25,7 +25,9 @@ LONG = {"pspin-landscape": ["n=24", "replicas=4", "steps=100000000", "grad_tol=0
         # deep linear GD on the factors, records streamed as taken (~7e4 steps/s: hours of steps)
         "saxe-modes": ["depths=2", "t_max=100000", "records=100000"],
         # online SGD of the students, records streamed as taken (the ODE and spread study never reached)
-        "committee-machine": ["t_max=100000", "records=100000"]}
+        "committee-machine": ["t_max=100000", "records=100000"],
+        # SGD chains on least squares by the particle engine, each risk record streamed (the Volterra never reached)
+        "risk-curves": ["steps=100000000", "records=100000", "d=200", "n=400", "particles=200"]}
 
 
 def start_and_signal(name: str, out: Path, sig: int) -> subprocess.CompletedProcess:
@@ -77,7 +79,7 @@ def sig_name(sig: int) -> str:
     return signal.Signals(sig).name
 
 
-@pytest.mark.parametrize("name", ["pspin-landscape", "double-well", "saxe-modes", "committee-machine"])
+@pytest.mark.parametrize("name", ["pspin-landscape", "double-well", "saxe-modes", "committee-machine", "risk-curves"])
 def test_sigkill_leaves_a_partial_that_opens_and_recovers(tmp_path, name):
     out = tmp_path / "run.h5"
     done = start_and_signal(name, out, signal.SIGKILL)

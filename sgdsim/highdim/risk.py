@@ -19,6 +19,7 @@ import math
 import numpy as np
 from scipy.optimize import brentq
 
+from .. import runloop
 from ..errors import ParameterError
 from ..solvers.highdim import volterra as vo
 
@@ -142,29 +143,38 @@ def orthogonal_design(lam, xstar, n: int, seed: int) -> tuple[np.ndarray, np.nda
 
 
 def simulate_risk(A: np.ndarray, b: np.ndarray, lam, xstar, *, lr: float, batch: int, particles: int,
-                  record_steps, seed: int, progress=None) -> tuple[np.ndarray, str, str]:
+                  record_steps, seed: int, progress: bool = False, on_record=None) -> tuple[np.ndarray, str, str]:
     """Minibatch SGD (B examples drawn with replacement each step) on f(x) = (1/2n)|A x - b|^2 from x = 0 by the
     particle engine, `particles` independent chains; returns (risk (T, particles), status, message) with the
     risk (1/2)(x - x*)^T diag(lambda) (x - x*) = f(x) of the `orthogonal_design` data at the increasing
     `record_steps`. A chain that exceeds |x| > 1e10 stops there (its risk stays huge and finite); status
-    "diverged" says so. `progress(n)` after each chunk of n steps."""
+    "diverged" says so. Runs on `sgdsim.runloop.drive` (chunks of measured time, progress bar, SIGINT/SIGTERM
+    under `sgdsim run`: status "interrupted" with the risks recorded so far); `on_record(step, risk)` is called
+    with each record as it is taken (e.g. to stream it to a run file)."""
     from ..particles.dynamics import SGD
     from ..particles.landscapes import Regression
     from ..solvers import get_solver
+    steps = np.asarray(record_steps, dtype=np.int64)
+    if steps.ndim != 1 or len(steps) < 1 or steps[0] < 0 or np.any(np.diff(steps) <= 0):
+        raise ParameterError("record_steps must be a non-empty increasing list of non-negative steps")
     landscape, dynamics = Regression(A, b), SGD(lr=float(lr), batch=int(batch))
     solver = get_solver(dynamics.solver)(landscape=landscape.code, theta=landscape.theta, data=landscape.data,
                                          x0=np.zeros((particles, A.shape[1])), seed=seed,
                                          **dynamics.solver_arguments(landscape))
     lam, xstar = np.asarray(lam, float), np.asarray(xstar, float)
-    out = []
-    for target in np.asarray(record_steps, dtype=np.int64):
-        while solver.step < target:
-            n = int(min(target - solver.step, max(1, 2_000_000 // (particles * batch * A.shape[1]) * 10)))
-            solver.advance(n)
-            if progress is not None:
-                progress(n)
-        e = solver.x - xstar
-        out.append(0.5 * np.einsum("pj,j,pj->p", e, lam, e))
+    wanted, out = set(int(s) for s in steps), []
+
+    def record(step: int) -> None:
+        if step in wanted:
+            e = solver.x - xstar
+            out.append(0.5 * np.einsum("pj,j,pj->p", e, lam, e))
+            if on_record is not None:
+                on_record(step, out[-1])
+
+    result = runloop.drive(solver.advance, int(steps[-1]), runloop.Schedule(steps=tuple(int(s) for s in steps)),
+                           record, progress=progress, unit="step")
+    if result.status is runloop.Status.INTERRUPTED:
+        return np.array(out), str(result.status), result.message
     diverged = solver.first_divergence()
     message = "" if diverged is None else f"chain {diverged[1]} diverged at step {diverged[0]}"
     return np.array(out), ("diverged" if diverged else "complete"), message
