@@ -13,6 +13,7 @@ from sgdsim.compare.metrics import check_increasing, grid_edges, lr_of
 from sgdsim.compare.registry import Prediction, Theory
 from sgdsim.errors import ParameterError
 from sgdsim.io.runread import Element, Run
+from sgdsim.particles.landscapes import DoubleWell
 
 SCENARIO = "double-well"
 APPLIES_TO = "double-well runs (scenario double-well, or params landscape='double-well' and temperature)"
@@ -40,8 +41,12 @@ def _density_1d(run: Run, theory: str) -> Element:
     return density
 
 
+WELL = DoubleWell(1)   # the mean loss of the double-well scenario's tilted sum (its tilts have mean zero)
+
+
 def _loss(x: np.ndarray) -> np.ndarray:
-    return (x * x - 1.0) ** 2
+    """f(x) = (x^2 - 1)^2 at the points x of a 1-D grid."""
+    return WELL.value(np.asarray(x, dtype=float)[..., None])
 
 
 def gibbs(run: Run) -> Prediction:
@@ -88,7 +93,7 @@ def fokker_planck(run: Run) -> Prediction:
     h = float(np.min(np.diff(edges))) / FP_CELLS_PER_BIN
     lo = edges[0] - h * math.ceil((edges[0] - min(edges[0], start) + FP_PAD) / h)  # faces on the first edge
     cells = math.ceil((max(edges[-1], start) + FP_PAD - lo) / h)
-    problem = fp.problem(loss=lambda x: _loss(x[:, 0]), temperature=temperature, lo=lo, hi=lo + cells * h,
+    problem = fp.problem(loss=WELL, temperature=temperature, lo=lo, hi=lo + cells * h,
                          cells=cells)
     p0 = np.zeros(cells)  # the point mass in the cell [x_k, x_k + h) holding start, as np.histogram bins it
     p0[int(np.floor((start - lo) / h + 1e-9))] = 1.0 / h

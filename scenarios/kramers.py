@@ -156,12 +156,12 @@ def run(p: dict, seed: int, writer, progress: bool):
     pde, pde_coarse, exact, kramers = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     fields = []
     status, message = "complete", ""
-    f1 = lambda x: (x * x - 1.0) ** 2  # noqa: E731
+    well = DoubleWell(1)
     for i, T in enumerate(temps):
         pde[i], x_field, tau_field = pde_mfpt(T, p["target"], p["spacing"])
         pde_coarse[i] = pde_mfpt(T, p["target"], 2 * p["spacing"])[0]
         fields.append(np.interp(np.linspace(WALL, p["target"], 200), x_field, tau_field))
-        exact[i] = escape_theory.mfpt_exact_1d(f1, START, p["target"], T, wall=WALL)
+        exact[i] = escape_theory.mfpt_exact_1d(lambda x: float(well.value([[x]])[0]), START, p["target"], T, wall=WALL)
         kramers[i] = escape_theory.kramers_time(BARRIER, CURV_MIN, CURV_TOP, T)
         measured[i], stderr[i], censored[i], out = particle_mfpt(p, T, p["horizon"] * pde[i], seed, writer, i,
                                                                  progress)

@@ -49,7 +49,7 @@ from sgdsim import fokker_planck
 from sgdsim.particles import theory
 from sgdsim.compare.claims import Claim
 from sgdsim.particles.dynamics import SGD
-from sgdsim.particles.landscapes import Quadratic, Tilted
+from sgdsim.particles.landscapes import Quadratic, Ring, Tilted
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, positive
 from sgdsim.solvers import ParticleSolver
@@ -104,10 +104,12 @@ def sgd_ou(p: dict, seed: int, H: np.ndarray, C: np.ndarray):
 
 
 def ring_drift(q: float):
+    """-(I + Q) grad f of the ring f = (|x|^2 - 1)^2 / 4, Q = q [[0, 1], [-1, 0]] (written out, no BLAS)."""
+    ring = Ring(2)
+
     def drift(x):
-        r2 = np.sum(x * x, axis=1, keepdims=True)
-        g = (r2 - 1.0) * x                                   # grad Phi
-        return -(g + q * np.stack([g[:, 1], -g[:, 0]], axis=1))   # -(I + Q) grad Phi
+        g = ring.grad(x)
+        return -(g + q * np.stack([g[:, 1], -g[:, 0]], axis=1))
     return drift
 
 
@@ -219,8 +221,7 @@ def run(p: dict, seed: int, writer, progress: bool):
     q, Tr = p["ring_q"], p["ring_temperature"]
     ring = fokker_planck.problem(drift=ring_drift(q), temperature=Tr, lo=[-2.0, -2.0], hi=[2.0, 2.0], cells=p["cells"])
     p_ring = ring.steady_state()
-    phi = lambda x: 0.25 * (np.sum(x * x, axis=1) - 1.0) ** 2  # noqa: E731
-    gibbs = fokker_planck.problem(loss=phi, temperature=Tr, lo=[-2.0, -2.0], hi=[2.0, 2.0], cells=p["cells"]).gibbs()
+    gibbs = fokker_planck.problem(loss=Ring(2), temperature=Tr, lo=[-2.0, -2.0], hi=[2.0, 2.0], cells=p["cells"]).gibbs()
     ring_area_pde = ring.circulation(p_ring)
     ring_area, ring_area_se = ring_particles(p, seed)
     if not math.isfinite(ring_area):
