@@ -12,7 +12,7 @@ run file with that status and exits with `Interrupt.exit_code` (130 for SIGINT, 
 from __future__ import annotations
 
 import enum
-import math
+import functools
 import signal
 import threading
 import time
@@ -71,13 +71,9 @@ class Schedule:
             later = [s for s in self.steps if step < s < n_steps]
             return later[0] if later else n_steps
         if self.log_points is not None:
-            ratio = max(n_steps, 1) ** (1.0 / (self.log_points - 1))
-            k = math.floor(math.log(max(step, 1), ratio)) if step >= 1 else -1
-            while True:
-                k += 1
-                candidate = int(round(ratio ** k))
-                if candidate > step:
-                    return min(candidate, n_steps)
+            grid = _log_grid(n_steps, self.log_points)
+            later = grid[np.searchsorted(grid, step, side="right")] if step < grid[-1] else n_steps
+            return min(int(later), n_steps)
         every = self.every or max(1, n_steps // 100)
         return min((step // every + 1) * every, n_steps)
 
@@ -95,6 +91,14 @@ class Schedule:
             every = self.every or max(1, n_steps // 100)
             return -(-n_steps // every) + 1 if n_steps else 1
         return sum(1 for _ in self(n_steps))
+
+
+@functools.lru_cache(maxsize=64)
+def _log_grid(n_steps: int, points: int) -> np.ndarray:
+    """The log-spaced record steps >= 1: `points` values 10^(k log10(n) / (points - 1)) rounded to integers
+    (half to even), duplicates merged, as np.logspace gives them (so n_steps itself is last)."""
+    grid = np.unique(np.round(np.logspace(0, np.log10(max(n_steps, 1)), points)).astype(np.int64))
+    return grid[grid <= n_steps]
 
 
 class StopSignal(BaseException):
@@ -179,16 +183,25 @@ class LoopResult:
     steps_done: int
 
 
-def drive(advance: Callable[[int], int | None], n_steps: int, schedule: Schedule, record: Callable[[int], None], *,
+def drive(advance: Callable[..., int | None], n_steps: int, schedule: Schedule, record: Callable[[int], None], *,
           diverged: Callable[[], str | None] | None = None, stopped: Callable[[], bool] | None = None,
-          progress: bool = False, unit: str = "step", target_seconds: float = 0.3, start: int = 0) -> LoopResult:
+          progress: bool = False, unit: str = "step", target_seconds: float = 0.3, start: int = 0,
+          records_inside: int = 0) -> LoopResult:
     """Advance from step `start` to `n_steps`, calling `record(step)` at every record step of `schedule`.
 
     `advance(k)` takes k steps, or fewer when the engine stops by itself (it then returns how many it took and
     `stopped()` is true): the step reached is recorded and the loop ends complete. Chunks grow or shrink to
     about `target_seconds` of work (never past the next record step); after every chunk come the progress bar,
     the divergence check (stop, status diverged, its message) and the interrupt check (under an `Interrupt`
-    guard: record the step reached, status interrupted)."""
+    guard: record the step reached, status interrupted).
+
+    With `records_inside` = R > 0 the engine takes the records itself: chunks run past record steps (at most
+    R of them per chunk) and are called as `advance(k, steps)`, `steps` the record steps in (step, step + k]
+    (an int64 array), which the engine records as it crosses them (dropping those at or after a divergence);
+    `record(step)` is then called only for step `start` and for a stop or an interrupt off a record step."""
+    if records_inside:
+        return _drive_inside(advance, n_steps, schedule, record, diverged, stopped, progress, unit,
+                             target_seconds, start, int(records_inside))
     step, last = start, start
     record(step)
     problem = diverged() if diverged is not None else None
@@ -223,6 +236,53 @@ def drive(advance: Callable[[int], int | None], n_steps: int, schedule: Schedule
                                                           f"of {n_steps}", step)
             record(step)
             last = step
+    return LoopResult(Status.COMPLETE, "", step)
+
+
+def _drive_inside(advance, n_steps, schedule, record, diverged, stopped, progress, unit, target_seconds, start,
+                  per_chunk) -> LoopResult:
+    """`drive` when the engine records the steps its chunks cross (records_inside)."""
+    step, last = start, start
+    record(step)
+    problem = diverged() if diverged is not None else None
+    if problem:
+        return LoopResult(Status.DIVERGED, problem, step)
+    chunk = 8
+    upcoming = schedule.after(step, n_steps) if step < n_steps else n_steps
+    bar = tqdm(total=n_steps - start, disable=None if progress else True, delay=1.0, unit=unit, leave=False)
+    with cooperative() as interrupt, bar:
+        while step < n_steps:
+            end = min(n_steps, step + chunk)
+            inside = []
+            while upcoming <= end and len(inside) < per_chunk:
+                inside.append(upcoming)
+                upcoming = schedule.after(upcoming, n_steps) if upcoming < n_steps else n_steps + 1
+            if len(inside) == per_chunk:
+                end = inside[-1]
+            k = end - step
+            began = time.perf_counter()
+            taken = advance(k, np.asarray(inside, dtype=np.int64))
+            taken = k if taken is None else int(taken)
+            elapsed = time.perf_counter() - began
+            done = [s for s in inside if s <= step + taken]
+            step += taken
+            bar.update(taken)
+            if taken:
+                chunk = max(1, min(1 << 40, int(target_seconds * taken / max(elapsed, 1e-9))))
+            problem = diverged() if diverged is not None else None
+            if problem:
+                return LoopResult(Status.DIVERGED, problem, step)
+            if done:
+                last = done[-1]
+            if taken < k and stopped is not None and stopped():
+                if step != last:
+                    record(step)
+                return LoopResult(Status.COMPLETE, "", step)
+            if interrupt is not None and interrupt.requested:
+                if step != last:
+                    record(step)
+                return LoopResult(Status.INTERRUPTED, f"interrupted by {interrupt.name} at step {step} "
+                                                      f"of {n_steps}", step)
     return LoopResult(Status.COMPLETE, "", step)
 
 

@@ -98,3 +98,40 @@ def test_an_engine_that_stops_by_itself_is_recorded_once_and_complete():
     result = drive(advance, 1000, Schedule(every=100), c.record, stopped=lambda: c.step >= 250)
     assert result.status is Status.COMPLETE and result.steps_done == 250
     assert c.records == [0, 100, 200, 250]
+
+
+class InsideCounter(Counter):
+    """An engine that takes the records of the steps its chunks cross itself (records_inside)."""
+
+    def advance(self, k, steps):
+        assert all(self.step < s <= self.step + k for s in steps)
+        self.chunks.append((self.step, k))
+        self.records.extend(int(s) for s in steps)
+        self.step += k
+
+
+@pytest.mark.parametrize("per_chunk", [1, 3, 1000])
+def test_records_inside_chunks_give_the_same_records(per_chunk):
+    engine = InsideCounter()
+    result = drive(engine.advance, 100, Schedule(every=7), engine.record, records_inside=per_chunk,
+                   target_seconds=1e9)
+    assert result.status == Status.COMPLETE and result.steps_done == 100
+    assert engine.records == record_steps_array(Schedule(every=7), 100).tolist()
+    assert all(sum(s < r <= s + k for r in engine.records) <= per_chunk for s, k in engine.chunks)
+    if per_chunk == 1000:  # after the first chunk of 8 steps, one chunk runs past every remaining record
+        assert engine.chunks == [(0, 8), (8, 92)]
+
+
+def test_records_inside_divergence_stops_at_the_chunk():
+    engine = InsideCounter(limit=50)
+    result = drive(engine.advance, 100, Schedule(every=7), engine.record, diverged=engine.diverged,
+                   records_inside=2, target_seconds=1e9)
+    assert result.status == Status.DIVERGED and "member 3" in result.message and result.steps_done >= 50
+
+
+def test_log_schedule_is_numpy_logspace_rounded():
+    """The log-spaced steps are those of np.logspace rounded (what Recorder(log_points=...) recorded)."""
+    for n, points in ((10_000, 20), (7, 50), (1000, 4), (123_457, 33), (2_000_000, 200)):
+        grid = np.unique(np.round(np.logspace(0, np.log10(n), points)).astype(np.int64))
+        expected = np.unique(np.concatenate([[0], grid[grid <= n], [n]]))
+        assert record_steps_array(Schedule(log_points=points), n).tolist() == expected.tolist()

@@ -1,29 +1,31 @@
-"""Run a particle cloud: advance the compiled solver in chunks between recording times, record observables
-and snapshots to the run file, report first passages and stop on divergence.
+"""Run a particle cloud on the one run loop (`sgdsim.runloop.drive`): advance the compiled solver in chunks,
+record observables and snapshots to the run file, report first passages and stop on divergence.
 
-Observables are computed from the current cloud at each recording step (never from a stored trajectory),
-reduced in compiled code over fixed blocks of particles combined in a fixed order (`solvers.particles.observables`):
-bit-identical for any Numba or BLAS thread count. The solver advances in chunks of about CHUNK_SECONDS of
-work, measured as it goes (never past the next recording step); a chunk costs the steps plus one read and
-write of the particles' state.
+Observables are computed from the cloud at each recording step (never from a stored trajectory), reduced in
+compiled code over fixed blocks of particles combined in a fixed order (`solvers.particles.observables`):
+bit-identical for any Numba or BLAS thread count and any chunking. The record steps come from
+`runloop.Schedule` (`Recorder.schedule`). Chunks of about CHUNK_SECONDS of work run past record steps: the
+kernel takes the records of the steps it crosses itself (at most RECORDS_PER_CHUNK per call), from the
+positions it holds, so a record costs no pass over the particles' state and no Python; with path
+observables or `stop_when_all_hit` a chunk stops at every record step instead (same records, same bits).
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
-from tqdm import tqdm
 
 from .dynamics import Dynamics, GradientDescent
 from ..errors import ParameterError
 from .landscapes import Landscape
 from ..io.runfile import RunWriter
-from ..runloop import cooperative
+from ..runloop import Schedule, Status, active_interrupt, drive, record_steps_array
 from ..solvers import Target, get_solver
 from ..solvers.particles.observables import Observer
 
-CHUNK_SECONDS = 0.5  # work per call into the compiled kernel: the progress bar's granularity
+CHUNK_SECONDS = 1.0  # work per call into the compiled kernel: the progress bar's and an interrupt's granularity
+# (a call also reads and writes the whole state once: 16 ms at M = 1e6 in 1-D, 30 ms in 10-D)
+RECORDS_PER_CHUNK = 64  # records a kernel call takes at most (fewer in many dimensions: solver.records_per_call)
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,15 @@ class Recorder:
     stop_when_all_hit: bool = False
     path: bool = False
 
-    def steps(self, n_steps: int) -> np.ndarray:
+    def schedule(self) -> Schedule:
+        """The record steps as a `runloop.Schedule`: log-spaced with log_points, else every `every` steps
+        (about 100 records without either)."""
         if self.log_points:
-            s = np.unique(np.round(np.logspace(0, np.log10(max(n_steps, 1)), self.log_points)).astype(np.int64))
-            return np.unique(np.concatenate([[0], s[s <= n_steps], [n_steps]]))
-        every = self.every or max(1, n_steps // 100)
-        return np.unique(np.concatenate([np.arange(0, n_steps, every), [n_steps]])).astype(np.int64)
+            return Schedule(log_points=self.log_points)
+        return Schedule(every=self.every or None)
+
+    def steps(self, n_steps: int) -> np.ndarray:
+        return record_steps_array(self.schedule(), n_steps)
 
 
 @dataclass
@@ -91,63 +96,75 @@ def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_step
         raise ParameterError(f"x0 must have shape (particles, {landscape.dim}), got {x0.shape}")
     if not (isinstance(n_steps, (int, np.integer)) and n_steps >= 0):
         raise ParameterError(f"n_steps must be a non-negative integer, got {n_steps!r}")
+    n_steps = int(n_steps)
     solver = get_solver(dynamics.solver)(landscape=landscape.code, theta=landscape.theta, data=landscape.data,
                                          x0=x0, seed=seed, target=recorder.target, limit=limit, path=recorder.path,
                                          **dynamics.solver_arguments(landscape))
-    record_steps = recorder.steps(n_steps)
+    schedule = recorder.schedule()
     clock = _clock(dynamics, n_steps)
-    times = clock(record_steps)
-    sink = _Sink(writer, recorder, landscape, x0.shape, prefix)
-    reported = np.zeros(len(x0), dtype=bool)
-    chunk = 8  # steps of the first chunk, which measures the cost of a step
-    status, message = "complete", ""
-    bar = tqdm(total=n_steps, disable=None if progress else True, delay=1.0, unit="step", leave=False)
-    with cooperative() as stop, bar:   # SIGINT/SIGTERM under `sgdsim run`: stop at the next chunk
-        sink.record(solver, record_steps[0], times[0])
-        for target_step, t in zip(record_steps[1:], times[1:]):
-            while solver.step < target_step:
-                n = min(chunk, target_step - solver.step)
-                began = time.perf_counter()
-                solver.advance(n)
-                chunk = max(1, int(CHUNK_SECONDS * n / max(time.perf_counter() - began, 1e-9)))
-                bar.update(n)
-                diverged = solver.first_divergence()
-                if diverged is not None:
-                    step, particle = diverged
-                    status = "diverged"
-                    message = (f"diverged at step {step} (particle {particle}): an iterate became non-finite "
-                               f"or exceeded |x| > {limit:g}; lower the learning rate")
-                    sink.events("divergence", solver.diverged_at >= 0, solver.diverged_at, clock)
-                    break
-                if stop is not None and stop.requested:
-                    status = "interrupted"
-                    message = f"interrupted by {stop.name} at step {solver.step} of {n_steps}"
-                    sink.record(solver, solver.step, float(clock([solver.step])[0]))
-                    break
-            if status != "complete":
-                break
-            sink.record(solver, target_step, t)
-            if recorder.target is not None:
-                new = (solver.first_hit >= 0) & ~reported
-                sink.events("first_passage", new, solver.first_hit, clock)
-                reported |= new
-                if recorder.stop_when_all_hit and reported.all():
-                    message = f"every particle reached the target by step {solver.step}"
-                    break
-            sink.flush()
-    sink.flush()  # the early exits (divergence, every particle at the target) skip the flush in the loop
+    sink = _Sink(writer, recorder, landscape, x0.shape, prefix, clock)
+    in_kernel = not (recorder.path or recorder.stop_when_all_hit)  # else chunks stop at every record step
+
+    def take(steps, n, passages):
+        """Advance n steps taking the records of `steps`; write those before any divergence (and the first
+        passages up to each, unless this is the record of step 0 or of an interrupted run)."""
+        slots, snaps = solver.advance(n, steps, sink.observer, sink.snapshot)
+        bad = solver.diverged_at[solver.diverged_at >= 0]
+        keep = len(steps) if bad.size == 0 else int(np.searchsorted(steps, bad.min(), side="left"))
+        for r in range(keep):
+            sink.record(solver, int(steps[r]), sink.observer.result(*(slots[k][r] for k in sink.KEYS)), snaps[r],
+                        passages)
+        sink.flush()
+
+    def record(step):  # in-kernel mode: step 0, or a stop off the record steps; else every record step
+        take(np.array([step], dtype=np.int64), 0, not in_kernel and step > 0 and not _interrupted())
+
+    def advance_inside(k, steps):
+        take(steps, k, True)
+
+    def advance(k):
+        if sink.all_hit:
+            return 0
+        solver.advance(k)
+
+    def diverged():
+        found = solver.first_divergence()
+        if found is None:
+            return None
+        step, particle = found
+        return (f"diverged at step {step} (particle {particle}): an iterate became non-finite or exceeded "
+                f"|x| > {limit:g}; lower the learning rate")
+
+    result = drive(advance_inside if in_kernel else advance, n_steps, schedule, record,
+                   diverged=diverged, stopped=lambda: sink.all_hit, progress=progress,
+                   target_seconds=CHUNK_SECONDS,
+                   records_inside=min(RECORDS_PER_CHUNK, solver.records_per_call) if in_kernel else 0)
+    status, message = str(result.status), result.message
+    if result.status == Status.DIVERGED:
+        sink.events("divergence", solver.diverged_at >= 0, solver.diverged_at)
+    elif sink.all_hit:
+        message = f"every particle reached the target by step {solver.step}"
+    sink.flush()
     return Outcome(status, message, solver.step, solver.x, solver.first_hit, sink.memory,
                    solver.path.copy() if recorder.path else None)
 
 
-class _Sink:
-    """Computes the recorded observables of the cloud and sends them to the writer and to memory."""
+def _interrupted() -> bool:
+    stop = active_interrupt()
+    return stop is not None and stop.requested
 
-    def __init__(self, writer, recorder, landscape, shape, prefix):
-        self.writer, self.recorder, self.landscape, self.prefix = writer, recorder, landscape, prefix
+
+class _Sink:
+    """Turns the recorded partial sums into observables and sends them to the writer and to memory; reports
+    the first passages of each record step."""
+    KEYS = ("sizes", "shifts", "firsts", "seconds", "losses", "counts")
+
+    def __init__(self, writer, recorder, landscape, shape, prefix, clock):
+        self.writer, self.recorder, self.landscape, self.prefix, self.clock = writer, recorder, landscape, prefix, clock
         self.memory: dict = {}
         self.elements: dict = {}
         m, d = shape
+        self.m = m
         self.specs = {}
         if recorder.mean:
             self.specs["mean"] = ((d,), {"spatial": np.arange(d)})
@@ -162,7 +179,7 @@ class _Sink:
             axis, edges = recorder.histogram
             edges = np.asarray(edges, dtype=float)
             self.specs["density"] = ((len(edges) - 1,), {"x": 0.5 * (edges[1:] + edges[:-1])})
-        self.snapshot = min(recorder.snapshot, m)
+        self.snapshot = min(recorder.snapshot, m) if writer is not None else 0
         self.observer = Observer(code=landscape.code, theta=landscape.theta, data=landscape.data,
                                  mean=recorder.mean, covariance=recorder.covariance, loss=recorder.loss,
                                  histogram=recorder.histogram)
@@ -175,35 +192,38 @@ class _Sink:
         self.event_writers: dict = {}
         if writer is not None and recorder.target is not None:
             self.event_writers["first_passage"] = writer.events(prefix + "first_passage")
+        self.reported = np.zeros(m, dtype=bool)
+        self.all_hit = False
 
-    def _observe(self, solver) -> dict:
-        x = solver.x
-        reduced = self.observer.observe(x) if set(self.specs) - {"path_area", "path_quadratic_variation"} else {}
+    def record(self, solver, step, reduced, cloud, passages):
+        time = float(self.clock([step])[0])
         out = {name: reduced[name] for name in ("mean", "covariance", "loss") if name in self.specs}
         if "path_area" in self.specs:
             out["path_area"] = np.float64(solver.path[:, 0].mean())
             out["path_quadratic_variation"] = np.float64(solver.path[:, 1].mean())
         if "density" in self.specs:
-            out["density"] = reduced["counts"] / (len(x) * np.diff(self.observer.edges))
-        return out
-
-    def record(self, solver, step, time):
-        for name, value in self._observe(solver).items():
+            out["density"] = reduced["counts"] / (self.m * np.diff(self.observer.edges))
+        for name, value in out.items():
             steps, times, values = self.memory.setdefault(name, ([], [], []))
-            steps.append(int(step)), times.append(float(time)), values.append(value)
+            steps.append(int(step)), times.append(time), values.append(value)
             if name in self.elements:
-                self.elements[name].append(int(step), float(time), value)
-        if self.snapshot and self.writer is not None:
-            self.elements["cloud"].append(int(step), float(time), solver.x[:self.snapshot])
+                self.elements[name].append(int(step), time, value)
+        if self.snapshot:
+            self.elements["cloud"].append(int(step), time, cloud)
+        if passages and self.recorder.target is not None:
+            new = (solver.first_hit >= 0) & (solver.first_hit <= step) & ~self.reported
+            self.events("first_passage", new, solver.first_hit)
+            self.reported |= new
+            self.all_hit = self.recorder.stop_when_all_hit and bool(self.reported.all())
 
-    def events(self, name, mask, steps, clock):
+    def events(self, name, mask, steps):
         if self.writer is None or not mask.any():
             return
         if name not in self.event_writers:
             self.event_writers[name] = self.writer.events(self.prefix + name)
         particles = np.flatnonzero(mask)
         s = steps[particles]
-        self.event_writers[name].append(particles, s, clock(s).astype(float))
+        self.event_writers[name].append(particles, s, self.clock(s).astype(float))
 
     def flush(self):
         if self.writer is not None:

@@ -9,6 +9,11 @@ for any thread count and chunking (and equals its NumPy twin `reference` as that
 events exactly, positions to round-off). A particle that diverges leaves the block (its
 state is written back and the last lane takes its place), as the scalar kernel stops stepping it.
 
+A call can also take the records of the steps it crosses (`rec_steps`): at each, the lanes are added to the
+per-lane accumulators of `observables` (the reduction `Observer` runs on a cloud, bit for bit), so a record
+costs neither a pass over the state nor a return to Python. A parallel work item is one partial-sum block of
+`observables.BLOCK` particles, run `lanes_for(d)` at a time in particle order.
+
 Covered (`covers`), Euler steps without momentum, kicks, modified drift, rotation or path observables:
   full gradient of a separable landscape (QUADRATIC, DOUBLE_WELL) with isotropic or no noise: Langevin, GD;
   tilted sums of those (gradient "tilt"), with or without replacement, no noise: SGD;
@@ -24,16 +29,23 @@ from .._jit import jit
 from .landscapes import DOUBLE_WELL, LEAST_SQUARES, QUADRATIC, separable_grad
 from .kernel import (GRAD_FULL, GRAD_MINIBATCH, GRAD_TILT, NOISE_ISOTROPIC, NOISE_NONE,
                               SCHEDULE_CONSTANT, TARGET_ENTER, TARGET_EXIT, TARGET_NONE, learning_rate)
+from .observables import BLOCK, lanes_accumulate, lanes_finish, lanes_for
 from ..rng import lanes_below, lanes_normal
 
-
-def lanes_for(dim: int) -> int:
-    """Particles per block, the trip count of every inner loop: 256 in one or two dimensions, 64 above (a
-    block's positions, gradients and gathered rows then stay in L1; measured)."""
-    return 256 if dim <= 2 else 64
+__all__ = ["BLOCK", "advance_block", "covers", "lanes_for", "records_per_call"]
 
 
-GROUP = 16  # blocks per parallel work item
+# A parallel work item ("group") is one block of BLOCK particles of `observables`, lanes_for(d) at a time, so
+# that the records a chunk crosses are reduced into that block's partial sums in the order `Observer` uses.
+
+RECORD_BYTES = 1 << 18  # per block, the lane accumulators of the records one call holds (kept within L2)
+
+
+def records_per_call(dim: int) -> int:
+    """How many records one call should take at most: their lane accumulators, (d + d(d+1)/2 + 1) x lanes
+    doubles each, held for a whole block, within RECORD_BYTES (7 in 10-D, 42 in 1-D; more spill to L3)."""
+    per_record = (dim + dim * (dim + 1) // 2 + 1) * lanes_for(dim) * 8
+    return max(1, RECORD_BYTES // per_record)
 
 
 def covers(*, code, source, noise, scheme, momentum, drift_hessian, drift_matrix, kick_radius, path, target):
@@ -243,12 +255,37 @@ def _record_passage(X, hit, OK, n, target, lo, hi, step):
             hit[l] = step
 
 
+@jit(inline="always")
+def _take_record(r, blk, first_group, X, n, pid, covariance, loss, code, theta, data, h, c, e, axis, edges, scale,
+                 Y, F, W, T, A1, A2, AL, sizes, shifts, counts, snap):
+    """Record r of the n active lanes (the group's particles at a record step) into the lane accumulators;
+    the block's first group sets its shift, and the first snap.shape[1] particles go to the snapshot."""
+    if n == 0:
+        return
+    d = X.shape[0]
+    if first_group:
+        for k in range(d):
+            shifts[r, blk, k] = X[k, 0]
+    sizes[r, blk] += n
+    lanes_accumulate(X, n, shifts[r, blk], covariance, loss, code, theta, data, h, c, e, axis, edges, scale, Y,
+                     F, W, T, A1[r], A2[r], AL[r], counts[r, blk])
+    n_snap = snap.shape[1]
+    if n_snap > 0 and pid[0] < n_snap:
+        for l in range(n):
+            if pid[l] < n_snap:
+                for k in range(d):
+                    snap[r, pid[l], k] = X[k, l]
+
+
 @jit
 def _advance_blocks(lanes, first, last, x, states, first_hit, diverged_at, code, theta, data, source, batch,
                     replace, schedule, lr_params, noise, temperature, target, target_lo, target_hi, limit, step0,
-                    n_steps):
-    """The step loop of particles first..last-1, block after block of `lanes` particles (compiled apart from
-    the parallel loop, which only distributes groups of blocks; scratch is allocated once per group)."""
+                    n_steps, rec_steps, covariance, loss, h, c, e, axis, edges, scale, sizes, shifts, firsts,
+                    seconds, losses, counts, snap):
+    """The step loop of particles first..last-1 (one block of `observables`), group after group of `lanes`
+    particles (compiled apart from the parallel loop, which only distributes blocks; scratch is allocated
+    once per block). At the steps of rec_steps (increasing, within step0..step0+n_steps) the group's lanes
+    are added to the block's record accumulators, summed into its partial sums at the end."""
     d = x.shape[1]
     S = np.empty((4, lanes), np.uint64)
     X = np.empty((d, lanes))
@@ -261,39 +298,66 @@ def _advance_blocks(lanes, first, last, x, states, first_hit, diverged_at, code,
     OK = np.empty(lanes, np.bool_)
     pid = np.empty(lanes, np.int64)
     hit = np.empty(lanes, np.int64)
+    n_rec = rec_steps.shape[0]
+    blk = first // BLOCK
+    pairs = d * (d + 1) // 2 if covariance else 0
+    A1 = np.zeros((n_rec, d, lanes))
+    A2 = np.zeros((n_rec, pairs, lanes))
+    AL = np.zeros((n_rec, lanes))
+    Y = np.empty((d, lanes))
+    F = np.empty(lanes)
+    W = np.empty((2, lanes))
     for start in range(first, last, lanes):
         size = min(last, start + lanes) - start
         n = _load(start, size, S, X, pid, hit, x, states, first_hit, diverged_at, target)
         eta = learning_rate(schedule, lr_params, step0)
-        scale = np.sqrt(2.0 * temperature * eta)
+        scale_noise = np.sqrt(2.0 * temperature * eta)
+        ri = 0
+        if n_rec > 0 and rec_steps[0] == step0:
+            _take_record(0, blk, start == first, X, n, pid, covariance, loss, code, theta, data, h, c, e, axis,
+                         edges, scale, Y, F, W, T, A1, A2, AL, sizes, shifts, counts, snap)
+            ri = 1
         for step in range(step0, step0 + n_steps):
             if n == 0:
                 break
             if schedule != SCHEDULE_CONSTANT:
                 eta = learning_rate(schedule, lr_params, step)
-                scale = np.sqrt(2.0 * temperature * eta)
-            _step(S, X, G, A, R, T, Z, IDX, OK, n, code, theta, data, source, batch, replace, noise, eta, scale,
-                  limit)
+                scale_noise = np.sqrt(2.0 * temperature * eta)
+            _step(S, X, G, A, R, T, Z, IDX, OK, n, code, theta, data, source, batch, replace, noise, eta,
+                  scale_noise, limit)
             n = _retire_diverged(S, X, pid, hit, OK, n, x, states, first_hit, diverged_at, target, step + 1)
             if target != TARGET_NONE:
                 _record_passage(X, hit, OK, n, target, target_lo, target_hi, step + 1)
+            if ri < n_rec and rec_steps[ri] == step + 1:
+                _take_record(ri, blk, start == first, X, n, pid, covariance, loss, code, theta, data, h, c, e,
+                             axis, edges, scale, Y, F, W, T, A1, A2, AL, sizes, shifts, counts, snap)
+                ri += 1
         _unload(start, size, n, S, X, pid, hit, x, states, first_hit, target)
+    for r in range(n_rec):
+        lanes_finish(A1[r], A2[r], AL[r], firsts[r, blk], seconds[r, blk], losses[r, blk:blk + 1])
 
 
 @jit(parallel=True)
 def advance_block(lanes, x, states, first_hit, diverged_at, code, theta, data, source, batch, replace, schedule,
-                  lr_params, noise, temperature, target, target_lo, target_hi, limit, step0, n_steps):
-    """Advance every live particle from step `step0` by `n_steps` updates in place, in blocks of `lanes`
-    particles (GROUP blocks per parallel work item), for the configurations `covers` accepts; arguments and
-    results as `particles.kernel.advance`.
+                  lr_params, noise, temperature, target, target_lo, target_hi, limit, step0, n_steps, rec_steps,
+                  covariance, loss, h, c, e, axis, edges, scale, sizes, shifts, firsts, seconds, losses, counts,
+                  snap):
+    """Advance every live particle from step `step0` by `n_steps` updates in place, in blocks of BLOCK
+    particles (the parallel work items) run `lanes` particles at a time, for the configurations `covers`
+    accepts; arguments and results as `particles.kernel.advance`. At each step of rec_steps (increasing,
+    in step0..step0+n_steps; step0 itself records the state before the first step) the partial sums of the
+    observables (`observables`: covariance and loss if asked, histogram of coordinate `axis` over `edges`,
+    scale = bins / (edges[-1] - edges[0])) of every block go to sizes, shifts, firsts, seconds, losses,
+    counts [record, block, ...] (zeroed by the caller), and the first snap.shape[1] particles to snap.
+    Records count live particles only (a record after a divergence is not the whole cloud's).
 
     The landscape code, gradient source and noise kind are compile-time constants (`literally`)."""
     literally(code)
     literally(source)
     literally(noise)
     n_particles = x.shape[0]
-    per_group = GROUP * lanes
-    for g in prange((n_particles + per_group - 1) // per_group):
-        _advance_blocks(lanes, g * per_group, min(n_particles, (g + 1) * per_group), x, states, first_hit,
+    for g in prange((n_particles + BLOCK - 1) // BLOCK):
+        _advance_blocks(lanes, g * BLOCK, min(n_particles, (g + 1) * BLOCK), x, states, first_hit,
                         diverged_at, code, theta, data, source, batch, replace, schedule, lr_params, noise,
-                        temperature, target, target_lo, target_hi, limit, step0, n_steps)
+                        temperature, target, target_lo, target_hi, limit, step0, n_steps, rec_steps, covariance,
+                        loss, h, c, e, axis, edges, scale, sizes, shifts, firsts, seconds, losses, counts, snap)

@@ -13,7 +13,8 @@ import numpy as np
 from . import kernel as K
 from .._jit import LiteralDispatch
 from .landscapes import gradients, values
-from .block import advance_block, covers, lanes_for
+from .block import advance_block, covers, lanes_for, records_per_call
+from .observables import Observer
 from ..rng import seed_states
 
 _GRADIENTS = {"full": K.GRAD_FULL, "minibatch": K.GRAD_MINIBATCH, "tilt": K.GRAD_TILT}
@@ -122,6 +123,8 @@ class ParticleSolver:
                                  momentum=self.momentum, drift_hessian=self.drift_hessian,
                                  drift_matrix=self.drift_matrix, kick_radius=self.kick[1], path=self.path,
                                  target=self.target)
+        # records one `advance` call should take at most (the scalar kernel stops at each anyway)
+        self.records_per_call = records_per_call(d) if self.vectorized else 1 << 20
 
     def _in_target(self) -> np.ndarray:
         """Which particles are in the target now (the box, or the level set)."""
@@ -134,23 +137,68 @@ class ParticleSolver:
         inside = np.all((self.target_lo <= self.x) & (self.x <= self.target_hi), axis=1)
         return inside == (self.target == K.TARGET_ENTER)
 
-    def advance(self, n_steps: int) -> None:
+    def advance(self, n_steps: int, record_steps=None, observer: Observer | None = None, snapshot: int = 0):
         """Run `n_steps` updates of every live particle (compiled; no Python in between): on the
-        block-vectorized kernel when `self.vectorized` (bit-identical to the scalar kernel), else the scalar one."""
+        block-vectorized kernel when `self.vectorized` (bit-identical to the scalar kernel), else the scalar one.
+
+        With `record_steps` (increasing, within step..step+n_steps) and an `observer`, also take the records
+        of those steps and return (partial sums, snapshots): `observer.slots` arrays holding each record's
+        partial sums (`observer.results` turns them into observables) and the first `snapshot` particles
+        (records, snapshot, d). The block kernel reduces them in its lanes as it crosses the steps; the
+        scalar kernel stops at each and reduces the cloud with the same code: the same bits either way."""
+        n_steps = int(n_steps)
+        if record_steps is None:
+            self._run(n_steps, self._no_records())
+            return None
+        steps = np.ascontiguousarray(record_steps, dtype=np.int64)
+        if steps.size and (steps[0] < self.step or steps[-1] > self.step + n_steps or np.any(np.diff(steps) <= 0)):
+            raise ValueError(f"record steps must be increasing and within {self.step}..{self.step + n_steps}")
+        m, d = self.x.shape
+        slots = observer.slots(len(steps), m, d)
+        snap = np.zeros((len(steps), min(int(snapshot), m), d))
+        if self.vectorized and n_steps > 0:
+            h, c, e = observer.moments
+            self._run(n_steps, (steps, observer.covariance, observer.loss, h, c, e, observer.axis, observer.edges,
+                                observer.scale, slots["sizes"], slots["shifts"], slots["firsts"], slots["seconds"],
+                                slots["losses"], slots["counts"], snap))
+            return slots, snap
+        end = self.step + n_steps
+        one = observer.slots(1, m, d)
+        for r, step in enumerate(steps):  # the scalar kernel, or no step to take: stop at each record step
+            if step > self.step:
+                self._run(int(step) - self.step, self._no_records())
+            observer.block_sums(self.x, one)
+            for key, value in one.items():
+                slots[key][r] = value[0]
+            snap[r] = self.x[:snap.shape[1]]
+        if end > self.step:
+            self._run(end - self.step, self._no_records())
+        return slots, snap
+
+    def _no_records(self) -> tuple:
+        if getattr(self, "_empty", None) is None:
+            d = self.x.shape[1]
+            self._empty = (np.zeros(0, np.int64), False, False, np.zeros((0, 0)), np.zeros(0), 0.0, 0,
+                           np.zeros(1), 0.0, np.zeros((0, 0), np.int64), np.zeros((0, 0, d)), np.zeros((0, 0, d)),
+                           np.zeros((0, 0, d, d)), np.zeros((0, 0)), np.zeros((0, 0, 0), np.int64),
+                           np.zeros((0, 0, d)))
+        return self._empty
+
+    def _run(self, n_steps: int, records: tuple) -> None:
         if self.vectorized:
             _ADVANCE_BLOCK(lanes_for(self.x.shape[1]), self.x, self.states, self.first_hit, self.diverged_at,
                            self.code, self.theta, self.data, self.source, self.batch, self.replace, self.schedule,
                            self.lr_params, self.noise, self.temperature, self.target, self.target_lo,
-                           self.target_hi, self.limit, self.step, int(n_steps))
-            self.step += int(n_steps)
+                           self.target_hi, self.limit, self.step, n_steps, *records)
+            self.step += n_steps
             return
         _ADVANCE(self.x, self.velocity, self.states, self.first_hit, self.diverged_at, self.last_kick, self.path,
                   self.code, self.theta, self.data, self.source, self.batch, self.replace,
                   self.schedule, self.lr_params, self.momentum, self.drift_hessian, self.drift_matrix,
                   self.noise, self.temperature, self.factor, self.scheme,
                   *self.kick, self.target, self.target_lo, self.target_hi, self.target_level, self.limit,
-                  self.step, int(n_steps))
-        self.step += int(n_steps)
+                  self.step, n_steps)
+        self.step += n_steps
 
     def losses(self) -> np.ndarray:
         """f at every particle."""

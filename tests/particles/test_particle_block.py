@@ -207,3 +207,58 @@ def test_positions_and_observables_bit_identical_across_threads_blas_and_chunkin
         for key, value in results[0].items():
             assert np.array_equal(value, other[key]), key
     assert not np.array_equal(results[0]["tilt_mean"][0], results[0]["tilt_mean"][-1])  # the clouds moved
+
+
+def test_records_taken_inside_the_kernel_equal_the_observer_for_any_chunking():
+    """One kernel call crossing several record steps gives each record's observables bit for bit as
+    `Observer.observe` on the cloud at that step (the same lane reduction), and the scalar kernel (which stops
+    at each record step) gives the same partial sums; records and final states do not depend on how the steps
+    are chunked, nor on how many records a chunk holds."""
+    landscape, dynamics, _ = CASES["langevin-quadratic"]
+    x0 = RNG.normal(scale=0.5, size=(9000, 3))  # three blocks of partial sums, the last one ragged
+    obs = Observer(code=landscape.code, theta=landscape.theta, data=landscape.data, histogram=(1, np.linspace(-1, 1, 9)))
+
+    def make(vectorized=True):
+        s = ParticleSolver(landscape=landscape.code, theta=landscape.theta, data=landscape.data, x0=x0, seed=4,
+                           **dynamics.solver_arguments(landscape))
+        s.vectorized = vectorized
+        return s
+
+    steps = np.array([0, 3, 4, 10, 17, 30])
+    one = make()
+    slots, snaps = one.advance(30, steps, obs, snapshot=5)
+    inside = obs.results(slots)
+    stepwise, chunked, scalar = make(), make(), make(False)
+    for r, step in enumerate(steps):
+        stepwise.advance(step - stepwise.step)
+        expected = obs.observe(stepwise.x)
+        for key, value in expected.items():
+            assert np.array_equal(inside[r][key], value), (step, key)
+        assert np.array_equal(snaps[r], stepwise.x[:5])
+    np.testing.assert_allclose(inside[-1]["covariance"], np.cov(stepwise.x, rowvar=False), rtol=1e-12)
+    parts = [chunked.advance(4, steps[:3], obs), chunked.advance(26, steps[3:], obs)]
+    scalar_slots, _ = scalar.advance(30, steps, obs)
+    for key in slots:
+        assert np.array_equal(np.concatenate([p[0][key] for p in parts]), slots[key]), key
+        assert np.array_equal(scalar_slots[key], slots[key]), key
+    for s in (stepwise, chunked, scalar):
+        assert np.array_equal(s.x, one.x) and np.array_equal(s.states, one.states)
+
+
+def test_simulate_records_do_not_depend_on_records_per_chunk(monkeypatch):
+    """simulate with one record per kernel call (a chunk stops at each record step, as before the kernel took
+    records itself) and with up to 64 per call: the same observables and final cloud, bit for bit."""
+    import sgdsim.particles.simulate as S
+    landscape, dynamics, x0 = CASES["tilt-replace"]
+    rec = Recorder(every=3, histogram=(0, np.linspace(-2, 2, 17)), target=TARGET[1])
+    outs = []
+    for per_chunk in (1, 64):
+        monkeypatch.setattr(S, "RECORDS_PER_CHUNK", per_chunk)
+        outs.append(simulate(landscape, dynamics, x0, n_steps=40, seed=2, recorder=rec, progress=False))
+    a, b = outs
+    assert np.array_equal(a.positions, b.positions) and np.array_equal(a.first_hit, b.first_hit)
+    assert set(a.observables) == {"mean", "covariance", "loss", "density"}
+    for key, (steps, times, values) in a.observables.items():
+        assert steps == list(range(0, 40, 3)) + [40]
+        assert steps == b.observables[key][0] and times == b.observables[key][1]
+        assert all(np.array_equal(u, v) for u, v in zip(values, b.observables[key][2])), key
