@@ -35,6 +35,7 @@ from sgdsim.compare.claims import Claim
 from sgdsim.networks.datasets import load_or_default
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, non_negative, parse_list, positive
+from sgdsim.runloop import Schedule, record_steps_array
 
 SOURCE = "Arora, Cohen & Hazan 2018, 'On the optimization of deep networks: implicit acceleration by " \
          "overparameterization', Theorem 1 (end-to-end dynamics under balanced initialization)"
@@ -50,8 +51,8 @@ def _validate(p: dict) -> str | None:
 
 
 def record_steps(steps: int, points: int) -> np.ndarray:
-    """0 and `points` log-spaced steps up to `steps`."""
-    return np.unique(np.concatenate([[0], np.geomspace(1, max(steps, 1), points).round()])).astype(np.int64)
+    """0, steps and about `points` log-spaced steps between them."""
+    return record_steps_array(Schedule(log_points=max(points, 2)), steps)
 
 
 def steps_to_target(traj, Lstar: float, target: float) -> float:

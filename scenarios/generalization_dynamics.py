@@ -42,6 +42,7 @@ from sgdsim.networks.datasets import load_xy
 from sgdsim.errors import ParameterError
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, non_negative, parse_list, positive
+from sgdsim.runloop import Schedule, record_steps_array
 
 SOURCE = "Advani & Saxe 2017, 'High-dimensional dynamics of generalization error in neural networks', " \
          "Marchenko-Pastur theory of train/test error of the linear student"
@@ -90,7 +91,7 @@ def stopping_time(test: np.ndarray, times: np.ndarray, rng, resamples: int = BOO
 def gd_optimal_time(alpha: float, noise: float, teacher: float, init: float, lr: float, last: int) -> float:
     """The step time t = k lr (k <= last) minimizing Advani & Saxe's test error under GD with step lr (the
     discrete-time version of `deep_linear.theory.optimal_stopping_time`), on a log grid of 2000 steps."""
-    k = np.unique(np.geomspace(1, last, 2000).round())
+    k = record_steps_array(Schedule(log_points=2000), last)[1:].astype(float)
     return float(k[np.argmin(lt.advani_saxe_errors(k * lr, alpha, noise, teacher, init, lr=lr)[1])] * lr)
 
 
@@ -130,8 +131,7 @@ def run(p: dict, seed: int, writer, progress: bool):
     ratios = parse_list(p["ratios"], float, 0)
     R, lr = p["students"], p["lr"]
     rng = np.random.default_rng(seed)
-    steps = np.geomspace(1, round(p["t_max"] / lr), p["records"]).round()
-    steps = np.unique(np.concatenate([[0], steps])).astype(np.int64)
+    steps = record_steps_array(Schedule(log_points=p["records"]), round(p["t_max"] / lr))
     times = steps * lr
     pool = None
     P, noise, teacher, init = p["params"], p["noise"], p["teacher"], p["init"]

@@ -31,6 +31,7 @@ from sgdsim.compare.claims import Claim, familywise_z
 from sgdsim.errors import ParameterError
 from sgdsim.plotting import THEORY, figure, save
 from sgdsim.scenario import Param, Scenario, at_least, list_check, parse_list, positive
+from sgdsim.runloop import Schedule, record_steps_array
 
 EXPONENT_TOLERANCE = 0.05         # the issue's "within 0.05 of theory"
 FAMILY_ALPHA = 0.0027             # family-wise 3-sigma level over all recorded steps
@@ -78,8 +79,7 @@ def claims(measured: dict, theory: dict) -> list[Claim]:
 
 def record_steps(steps: int, records: int) -> np.ndarray:
     """0 and about `records` log-spaced steps in [1, steps]."""
-    s = np.unique(np.round(np.logspace(0, np.log10(steps), records)).astype(np.int64))
-    return np.concatenate([[0], s])
+    return record_steps_array(Schedule(log_points=records), steps)
 
 
 def measure(steps, lr: float, risk, fit: tuple[int, int], lr_factors, lr_c: float, finals, initial: float) -> dict:

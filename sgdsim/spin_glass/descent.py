@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ParameterError
-from ..runloop import Schedule, Status, drive
+from ..runloop import Schedule, Status, drive, record_steps_array
 from ..solvers.spin_glass import pspin as kernels
 from .theory import Xi
 
@@ -148,10 +148,8 @@ def hessian_spectrum(model: SphericalPSpin, s: np.ndarray) -> np.ndarray:
 
 
 def record_steps(steps: int, points: int) -> np.ndarray:
-    """0, steps and about `points` log-spaced steps between them."""
-    if steps == 0:
-        return np.zeros(1, np.int64)
-    return np.unique(np.concatenate([[0], np.geomspace(1, steps, max(points, 2)).round()]).astype(np.int64))
+    """0, steps and about `points` log-spaced steps between them (`runloop.Schedule`)."""
+    return record_steps_array(Schedule(log_points=max(points, 2)), steps)
 
 
 @dataclass
