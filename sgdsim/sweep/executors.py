@@ -81,8 +81,10 @@ def _die_with(driver: int) -> None:
 
 
 def pool_worker_init(driver: int) -> None:
-    """Initializer of the process-pool workers: ignore SIGINT (the driver handles Ctrl-C) and die with the
-    driver (`_die_with`)."""
+    """Initializer of the process-pool workers: one Numba thread, ignore SIGINT (the driver handles Ctrl-C)
+    and die with the driver (`_die_with`)."""
+    import numba
+    numba.set_num_threads(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with(driver)
 
@@ -119,7 +121,11 @@ def open_executor(engine: str = "local", workers: int | None = None, scheduler: 
             return
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
-        with _environ(worker_environment(numba_cache_dir)), \
+        # the spawned workers inherit this environment; NUMBA_NUM_THREADS stays out of it, since Numba in this
+        # process re-reads it at every compilation and refuses a value other than its running thread pool's
+        # (the workers take one thread in `pool_worker_init`)
+        env = {k: v for k, v in worker_environment(numba_cache_dir).items() if k != "NUMBA_NUM_THREADS"}
+        with _environ(env), \
                 ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                     initializer=pool_worker_init, initargs=(os.getpid(),)) as pool, \
                 _stopping_workers_on_error(pool):

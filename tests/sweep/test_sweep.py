@@ -387,3 +387,26 @@ def test_a_sweep_too_large_for_the_machine_is_refused_before_it_runs(plugin, tmp
     assert "needs about 93.8 KiB of memory, more than the 60.0 KiB allowed by --max-memory" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
     assert main([*args, "--max-output", "1M"]) == 0
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="Numba's default thread count must differ from 1")
+def test_a_process_pool_leaves_the_drivers_numba_able_to_compile():
+    """The pool's workers take one Numba thread without the driver's NUMBA_NUM_THREADS changing: Numba re-reads
+    it at every compilation and refused to compile after a parallel kernel had started its threads under it."""
+    code = ("import numba, numpy as np\n"
+            "from sgdsim.sweep.executors import open_executor\n"
+            "with open_executor('local', workers=2):\n"
+            "    @numba.njit(parallel=True)\n"
+            "    def total(x):\n"
+            "        s = 0.0\n"
+            "        for i in numba.prange(len(x)):\n"
+            "            s += x[i]\n"
+            "        return s\n"
+            "    total(np.ones(10))\n"
+            "@numba.njit\n"
+            "def plus_one(x):\n"
+            "    return x + 1\n"
+            "assert plus_one(1) == 2\n")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_NUM_THREADS"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
