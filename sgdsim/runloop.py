@@ -199,72 +199,35 @@ def drive(advance: Callable[..., int | None], n_steps: int, schedule: Schedule, 
     R of them per chunk) and are called as `advance(k, steps)`, `steps` the record steps in (step, step + k]
     (an int64 array), which the engine records as it crosses them (dropping those at or after a divergence);
     `record(step)` is then called only for step `start` and for a stop or an interrupt off a record step."""
-    if records_inside:
-        return _drive_inside(advance, n_steps, schedule, record, diverged, stopped, progress, unit,
-                             target_seconds, start, int(records_inside))
     step, last = start, start
     record(step)
     problem = diverged() if diverged is not None else None
     if problem:
         return LoopResult(Status.DIVERGED, problem, step)
+
+    def following(s: int) -> int:
+        return schedule.after(s, n_steps) if s < n_steps else n_steps + 1
+
+    upcoming = following(step)   # the next record step
     chunk = 8   # the first chunk measures the cost of a step (and pays for compilation)
     bar = tqdm(total=n_steps - start, disable=None if progress else True, delay=1.0, unit=unit, leave=False)
     with cooperative() as interrupt, bar:
         while step < n_steps:
-            target = schedule.after(step, n_steps)
-            while step < target:
-                k = min(chunk, target - step)
-                began = time.perf_counter()
-                taken = advance(k)
-                taken = k if taken is None else int(taken)
-                elapsed = time.perf_counter() - began
-                step += taken
-                bar.update(taken)
-                if taken:
-                    chunk = max(1, min(1 << 40, int(target_seconds * taken / max(elapsed, 1e-9))))
-                problem = diverged() if diverged is not None else None
-                if problem:
-                    return LoopResult(Status.DIVERGED, problem, step)
-                if taken < k and stopped is not None and stopped():
-                    if step != last:
-                        record(step)
-                    return LoopResult(Status.COMPLETE, "", step)
-                if interrupt is not None and interrupt.requested:
-                    if step != last:
-                        record(step)
-                    return LoopResult(Status.INTERRUPTED, f"interrupted by {interrupt.name} at step {step} "
-                                                          f"of {n_steps}", step)
-            record(step)
-            last = step
-    return LoopResult(Status.COMPLETE, "", step)
-
-
-def _drive_inside(advance, n_steps, schedule, record, diverged, stopped, progress, unit, target_seconds, start,
-                  per_chunk) -> LoopResult:
-    """`drive` when the engine records the steps its chunks cross (records_inside)."""
-    step, last = start, start
-    record(step)
-    problem = diverged() if diverged is not None else None
-    if problem:
-        return LoopResult(Status.DIVERGED, problem, step)
-    chunk = 8
-    upcoming = schedule.after(step, n_steps) if step < n_steps else n_steps
-    bar = tqdm(total=n_steps - start, disable=None if progress else True, delay=1.0, unit=unit, leave=False)
-    with cooperative() as interrupt, bar:
-        while step < n_steps:
             end = min(n_steps, step + chunk)
-            inside = []
-            while upcoming <= end and len(inside) < per_chunk:
-                inside.append(upcoming)
-                upcoming = schedule.after(upcoming, n_steps) if upcoming < n_steps else n_steps + 1
-            if len(inside) == per_chunk:
-                end = inside[-1]
+            inside: list[int] = []
+            if records_inside:
+                while upcoming <= end and len(inside) < records_inside:
+                    inside.append(upcoming)
+                    upcoming = following(upcoming)
+                if len(inside) == records_inside:
+                    end = inside[-1]
+            else:
+                end = min(end, upcoming)
             k = end - step
             began = time.perf_counter()
-            taken = advance(k, np.asarray(inside, dtype=np.int64))
+            taken = advance(k, np.asarray(inside, dtype=np.int64)) if records_inside else advance(k)
             taken = k if taken is None else int(taken)
             elapsed = time.perf_counter() - began
-            done = [s for s in inside if s <= step + taken]
             step += taken
             bar.update(taken)
             if taken:
@@ -272,8 +235,7 @@ def _drive_inside(advance, n_steps, schedule, record, diverged, stopped, progres
             problem = diverged() if diverged is not None else None
             if problem:
                 return LoopResult(Status.DIVERGED, problem, step)
-            if done:
-                last = done[-1]
+            last = max([last, *(s for s in inside if s <= step)])
             if taken < k and stopped is not None and stopped():
                 if step != last:
                     record(step)
@@ -283,6 +245,9 @@ def _drive_inside(advance, n_steps, schedule, record, diverged, stopped, progres
                     record(step)
                 return LoopResult(Status.INTERRUPTED, f"interrupted by {interrupt.name} at step {step} "
                                                       f"of {n_steps}", step)
+            if not records_inside and step == upcoming:
+                record(step)
+                last, upcoming = step, following(step)
     return LoopResult(Status.COMPLETE, "", step)
 
 
