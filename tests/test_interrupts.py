@@ -79,7 +79,7 @@ def sig_name(sig: int) -> str:
     return signal.Signals(sig).name
 
 
-@pytest.mark.parametrize("name", ["pspin-landscape", "double-well", "saxe-modes", "committee-machine", "risk-curves"])
+@pytest.mark.parametrize("name", sorted(LONG))
 def test_sigkill_leaves_a_partial_that_opens_and_recovers(tmp_path, name):
     out = tmp_path / "run.h5"
     done = start_and_signal(name, out, signal.SIGKILL)
