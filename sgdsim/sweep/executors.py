@@ -158,11 +158,28 @@ def dask_local_cluster(workers: int, numba_cache_dir: str | None = None):
     import dask
     from distributed import LocalCluster
     environ = {**dask.config.get("distributed.nanny.pre-spawn-environ", {}), **worker_environment(numba_cache_dir)}
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+    # Dask's Nanny puts pre-spawn-environ into this process's os.environ before it spawns a worker and leaves
+    # it there; NUMBA_NUM_THREADS=1 left behind would make Numba here refuse to compile once its thread pool
+    # runs with another count (Numba re-reads the variable at every compilation). Put the driver's back.
+    with _kept_environ(), dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                                silence_logs=logging.ERROR)
-    with cluster:
+    with _kept_environ(), cluster:
         yield cluster
+
+
+@contextlib.contextmanager
+def _kept_environ() -> Iterator[None]:
+    """Whatever the block does to os.environ is undone when it ends."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        for key, value in saved.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
 
 
 # ---------------------------------------------------------------------------------------------- manifest

@@ -68,3 +68,12 @@ def test_killed_worker_task_is_rerun_and_leaves_no_partial_file(serial, client, 
     assert not list(tmp_path.glob("runs/*.partial"))
     assert killed["pid"] not in client.run(os.getpid).values()
     assert_same_runs(serial, tmp_path)
+
+
+def test_the_drivers_environment_is_left_as_it_was():
+    """Dask's Nanny writes pre-spawn-environ into the driver's os.environ; the local cluster undoes it, so the
+    driver's Numba never sees NUMBA_NUM_THREADS=1 (it re-reads it at every compilation)."""
+    before = dict(os.environ)
+    with dask_local_cluster(1):
+        pass
+    assert dict(os.environ) == before
