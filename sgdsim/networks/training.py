@@ -31,7 +31,8 @@ from ..solvers.networks import kernel as nk
 from ..solvers.networks.reference import unpack
 from ..solvers.rng import seed_states
 
-FLUSH_SECONDS = 10.0  # the run file is flushed at the first record this long after the last flush, and at the end
+FLUSH_SECONDS = 1.0  # the run file is flushed at the first record, at the first record this long after the last
+# flush (a flush costs ~10 ms), and at the end
 
 __all__ = ["Architecture", "Loss", "Optimizer", "Dataset", "Recording", "Training", "teacher_classification",
            "with_label_noise", "with_random_labels", "init_params", "layers", "net_for", "train_ensemble", "evaluate"]
@@ -368,7 +369,7 @@ def train_ensemble(arch: Architecture, loss: Loss, opt: Optimizer, data: Dataset
     def record(step: int) -> None:
         rate = float(clock.rates(max(step - 1, 0), 1)[0])
         _record(rec, step, float(clock.time(step)), arch, loss, opt, rate, net, data, params, seed)
-        if writer is not None and (step == steps or time.monotonic() - flushed[0] > FLUSH_SECONDS):
+        if writer is not None and (step in (0, steps) or time.monotonic() - flushed[0] > FLUSH_SECONDS):
             writer.flush()
             flushed[0] = time.monotonic()
 
