@@ -32,8 +32,13 @@ LONG = {"pspin-landscape": ["n=24", "replicas=4", "steps=100000000", "grad_tol=0
 
 def start_and_signal(name: str, out: Path, sig: int) -> subprocess.CompletedProcess:
     """Start a long run, wait until its .partial holds a few records, send `sig`, return the finished process."""
-    proc = subprocess.Popen([*CLI, "run", name, "--preset", "small", "--set", *LONG[name], "--out", str(out),
-                             "--no-plot", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return signal_when_recorded([*CLI, "run", name, "--preset", "small", "--set", *LONG[name], "--out", str(out),
+                                 "--no-plot", "--quiet"], out, sig)
+
+
+def signal_when_recorded(command: list[str], out: Path, sig: int) -> subprocess.CompletedProcess:
+    """Start `command` writing `out`, wait until its .partial holds a few records, send `sig`, let it finish."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     partial = out.with_name(out.name + ".partial")
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None and not recorded(partial, 2):
@@ -140,15 +145,7 @@ sys.exit(stop.exit_code if out.status == "interrupted" else 0)
 
 
 def start_evolve_and_signal(out: Path, sig: int) -> subprocess.CompletedProcess:
-    proc = subprocess.Popen([sys.executable, "-c", FP_SCRIPT, str(out)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    partial = out.with_name(out.name + ".partial")
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None and not recorded(partial, 2):
-        time.sleep(0.2)
-    proc.send_signal(sig)
-    stdout, stderr = proc.communicate(timeout=60)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    return signal_when_recorded([sys.executable, "-c", FP_SCRIPT, str(out)], out, sig)
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
