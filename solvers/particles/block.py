@@ -81,7 +81,46 @@ def _draw_batch(S, n, n_examples, batch, replace, raw, T, IDX):
 
 
 @jit(inline="always")
-def _step(S, X, G, A, R, T, Z, IDX, OK, n, code, theta, data, source, batch, replace, noise, eta, scale, limit):
+def _least_squares_gradient(X, G, IDX, n, data, batch):
+    """G[:, l] = sum_j (1/B) r_j a_{i_j} with r_j = a_{i_j} . x - b_{i_j}, in the scalar kernel's order
+    (r_j summed over coordinates in order, G over examples in draw order). A lane's residuals are serial sums,
+    so four examples are summed side by side (four independent chains) and the lanes follow one another."""
+    d = X.shape[0]
+    weight = 1.0 / batch
+    for l in range(n):
+        for k in range(d):
+            G[k, l] = 0.0
+        j = 0
+        while j + 4 <= batch:
+            i0, i1, i2, i3 = IDX[j, l], IDX[j + 1, l], IDX[j + 2, l], IDX[j + 3, l]
+            r0, r1, r2, r3 = -data[i0, d], -data[i1, d], -data[i2, d], -data[i3, d]
+            for k in range(d):
+                xk = X[k, l]
+                r0 += data[i0, k] * xk
+                r1 += data[i1, k] * xk
+                r2 += data[i2, k] * xk
+                r3 += data[i3, k] * xk
+            z0, z1, z2, z3 = weight * r0, weight * r1, weight * r2, weight * r3
+            for k in range(d):
+                g = G[k, l]
+                g += z0 * data[i0, k]
+                g += z1 * data[i1, k]
+                g += z2 * data[i2, k]
+                g += z3 * data[i3, k]
+                G[k, l] = g
+            j += 4
+        while j < batch:
+            i0 = IDX[j, l]
+            r0 = -data[i0, d]
+            for k in range(d):
+                r0 += data[i0, k] * X[k, l]
+            z0 = weight * r0
+            for k in range(d):
+                G[k, l] += z0 * data[i0, k]
+            j += 1
+
+@jit(inline="always")
+def _step(S, X, G, R, T, Z, IDX, OK, n, code, theta, data, source, batch, replace, noise, eta, scale, limit):
     """One Euler step of the n active lanes: the separable full gradient with isotropic or no noise, or a
     minibatch gradient (indices drawn first) without noise. OK[l] says whether every coordinate of lane l
     is finite and within the limit afterwards."""
@@ -112,26 +151,8 @@ def _step(S, X, G, A, R, T, Z, IDX, OK, n, code, theta, data, source, batch, rep
                 ij = IDX[j]
                 for l in range(n):
                     gk[l] += data[ij[l], k] / batch
-    else:  # least squares: g = sum_j (1/B) r_j a_{i_j}, r_j = a_{i_j} . x - b_{i_j}
-        weight = 1.0 / batch
-        for k in range(d):
-            for l in range(n):
-                G[k, l] = 0.0
-        for j in range(batch):
-            ij = IDX[j]
-            for l in range(n):  # rows gathered into the tile A (d, lanes); residuals in scalar order
-                i = ij[l]
-                r = -data[i, d]
-                for k in range(d):
-                    a = data[i, k]
-                    A[k, l] = a
-                    r += a * X[k, l]
-                Z[l] = weight * r
-            for k in range(d):
-                gk = G[k]
-                ak = A[k]
-                for l in range(n):
-                    gk[l] += Z[l] * ak[l]
+    else:
+        _least_squares_gradient(X, G, IDX, n, data, batch)
     for k in range(d):
         gk = G[k]
         xk = X[k]
@@ -290,7 +311,6 @@ def _advance_blocks(lanes, first, last, x, states, first_hit, diverged_at, code,
     S = np.empty((4, lanes), np.uint64)
     X = np.empty((d, lanes))
     G = np.empty((d, lanes))
-    A = np.empty((d if source == GRAD_MINIBATCH else 0, lanes))
     R = np.empty(lanes, np.uint64)
     T = np.empty(lanes, np.int64)
     Z = np.empty(lanes)
@@ -323,7 +343,7 @@ def _advance_blocks(lanes, first, last, x, states, first_hit, diverged_at, code,
             if schedule != SCHEDULE_CONSTANT:
                 eta = learning_rate(schedule, lr_params, step)
                 scale_noise = np.sqrt(2.0 * temperature * eta)
-            _step(S, X, G, A, R, T, Z, IDX, OK, n, code, theta, data, source, batch, replace, noise, eta,
+            _step(S, X, G, R, T, Z, IDX, OK, n, code, theta, data, source, batch, replace, noise, eta,
                   scale_noise, limit)
             n = _retire_diverged(S, X, pid, hit, OK, n, x, states, first_hit, diverged_at, target, step + 1)
             if target != TARGET_NONE:
