@@ -84,12 +84,12 @@ def _draw_batch(S, n, n_examples, batch, replace, raw, T, IDX):
 def _least_squares_gradient(X, G, IDX, n, data, batch):
     """G[:, l] = sum_j (1/B) r_j a_{i_j} with r_j = a_{i_j} . x - b_{i_j}, in the scalar kernel's order
     (r_j summed over coordinates in order, G over examples in draw order). A lane's residuals are serial sums,
-    so four examples are summed side by side (four independent chains) and the lanes follow one another."""
+    so four examples are summed side by side (four independent chains) and the lanes follow one another.
+    The first example sets G instead of being added to 0.0: the two differ at most in the sign of a zero,
+    which the update's `+ 0.0` erases, so positions stay bit-identical to the scalar kernel's."""
     d = X.shape[0]
     weight = 1.0 / batch
     for l in range(n):
-        for k in range(d):
-            G[k, l] = 0.0
         j = 0
         while j + 4 <= batch:
             i0, i1, i2, i3 = IDX[j, l], IDX[j + 1, l], IDX[j + 2, l], IDX[j + 3, l]
@@ -101,13 +101,13 @@ def _least_squares_gradient(X, G, IDX, n, data, batch):
                 r2 += data[i2, k] * xk
                 r3 += data[i3, k] * xk
             z0, z1, z2, z3 = weight * r0, weight * r1, weight * r2, weight * r3
-            for k in range(d):
-                g = G[k, l]
-                g += z0 * data[i0, k]
-                g += z1 * data[i1, k]
-                g += z2 * data[i2, k]
-                g += z3 * data[i3, k]
-                G[k, l] = g
+            if j == 0:
+                for k in range(d):
+                    G[k, l] = ((z0 * data[i0, k] + z1 * data[i1, k]) + z2 * data[i2, k]) + z3 * data[i3, k]
+            else:
+                for k in range(d):
+                    G[k, l] = (((G[k, l] + z0 * data[i0, k]) + z1 * data[i1, k]) + z2 * data[i2, k]) \
+                        + z3 * data[i3, k]
             j += 4
         while j < batch:
             i0 = IDX[j, l]
@@ -115,9 +115,14 @@ def _least_squares_gradient(X, G, IDX, n, data, batch):
             for k in range(d):
                 r0 += data[i0, k] * X[k, l]
             z0 = weight * r0
-            for k in range(d):
-                G[k, l] += z0 * data[i0, k]
+            if j == 0:
+                for k in range(d):
+                    G[k, l] = z0 * data[i0, k]
+            else:
+                for k in range(d):
+                    G[k, l] += z0 * data[i0, k]
             j += 1
+
 
 @jit(inline="always")
 def _step(S, X, G, R, T, Z, IDX, OK, n, code, theta, data, source, batch, replace, noise, eta, scale, limit):

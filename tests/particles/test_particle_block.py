@@ -31,7 +31,9 @@ from sgdsim.solvers.particles.observables import Observer
 RNG = np.random.default_rng(5)
 A3, B3 = RNG.normal(size=(40, 3)), RNG.normal(size=40)
 
-CASES = {  # landscape, dynamics, x0 (particles are not a multiple of a block, to leave a ragged last block)
+# landscape, dynamics, x0 (particles are not a multiple of a block, to leave a ragged last block); the least-squares
+# batches 4, 2 and 7 take the kernel's four-example groups only, single examples only, and both
+CASES = {
     "tilt-replace": (L.finite_sum_double_well(32, 3.0, seed=2), D.SGD(lr=0.05, batch=3),
                      np.linspace(-1.5, 1.5, 300)[:, None]),
     "tilt-distinct-cosine-diverging": (
@@ -39,6 +41,7 @@ CASES = {  # landscape, dynamics, x0 (particles are not a multiple of a block, t
         D.SGD(lr=0.05, batch=5, replace=False, schedule=D.Schedule("cosine", every=30)),
         np.concatenate([np.linspace(-1.5, 1.5, 290), np.linspace(20.0, 60.0, 10)])[:, None]),
     "least-squares-replace": (L.Regression(A3, B3), D.SGD(lr=0.05, batch=4), RNG.normal(size=(150, 3))),
+    "least-squares-batch-2": (L.Regression(A3, B3), D.SGD(lr=0.05, batch=2), RNG.normal(size=(150, 3))),
     "least-squares-distinct": (L.Regression(A3, B3), D.SGD(lr=0.05, batch=7, replace=False),
                                RNG.normal(size=(150, 3))),
     "langevin-quadratic": (L.Quadratic([0.5, 2.0, 8.0]), D.Langevin(lr=0.02, temperature=0.3),
