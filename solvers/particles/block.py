@@ -281,7 +281,7 @@ def _record_passage(X, hit, OK, n, target, lo, hi, step):
             hit[l] = step
 
 
-@jit(inline="always")
+@jit
 def _take_record(r, blk, first_group, X, n, pid, covariance, loss, code, theta, data, h, c, e, axis, edges, scale,
                  Y, F, W, T, A1, A2, AL, sizes, shifts, counts, snap):
     """Record r of the n active lanes (the group's particles at a record step) into the lane accumulators;
@@ -324,6 +324,7 @@ def _advance_blocks(lanes, first, last, x, states, first_hit, diverged_at, code,
     pid = np.empty(lanes, np.int64)
     hit = np.empty(lanes, np.int64)
     n_rec = rec_steps.shape[0]
+    landscape = code + 0  # not a literal: `_take_record` is compiled once, not once per kernel variant
     blk = first // BLOCK
     pairs = d * (d + 1) // 2 if covariance else 0
     A1 = np.zeros((n_rec, d, lanes))
@@ -337,11 +338,11 @@ def _advance_blocks(lanes, first, last, x, states, first_hit, diverged_at, code,
         n = _load(start, size, S, X, pid, hit, x, states, first_hit, diverged_at, target)
         eta = learning_rate(schedule, lr_params, step0)
         scale_noise = np.sqrt(2.0 * temperature * eta)
-        ri = 0
+        ri = np.int64(0)  # not a literal either (one `_take_record` for both calls)
         if n_rec > 0 and rec_steps[0] == step0:
-            _take_record(0, blk, start == first, X, n, pid, covariance, loss, code, theta, data, h, c, e, axis,
-                         edges, scale, Y, F, W, T, A1, A2, AL, sizes, shifts, counts, snap)
-            ri = 1
+            _take_record(ri, blk, start == first, X, n, pid, covariance, loss, landscape, theta, data, h, c, e,
+                         axis, edges, scale, Y, F, W, T, A1, A2, AL, sizes, shifts, counts, snap)
+            ri += 1
         for step in range(step0, step0 + n_steps):
             if n == 0:
                 break
@@ -354,8 +355,8 @@ def _advance_blocks(lanes, first, last, x, states, first_hit, diverged_at, code,
             if target != TARGET_NONE:
                 _record_passage(X, hit, OK, n, target, target_lo, target_hi, step + 1)
             if ri < n_rec and rec_steps[ri] == step + 1:
-                _take_record(ri, blk, start == first, X, n, pid, covariance, loss, code, theta, data, h, c, e,
-                             axis, edges, scale, Y, F, W, T, A1, A2, AL, sizes, shifts, counts, snap)
+                _take_record(ri, blk, start == first, X, n, pid, covariance, loss, landscape, theta, data, h, c,
+                             e, axis, edges, scale, Y, F, W, T, A1, A2, AL, sizes, shifts, counts, snap)
                 ri += 1
         _unload(start, size, n, S, X, pid, hit, x, states, first_hit, target)
     for r in range(n_rec):
