@@ -81,12 +81,27 @@ def _draw_batch(S, n, n_examples, batch, replace, raw, T, IDX):
 
 
 @jit(inline="always")
+def _residual_terms(r0, r1, r2, r3, data, i0, i1, i2, i3, k, xk):
+    """The coordinate-k term of four residuals: r_q + a_{i_q, k} x_k."""
+    return r0 + data[i0, k] * xk, r1 + data[i1, k] * xk, r2 + data[i2, k] * xk, r3 + data[i3, k] * xk
+
+
+@jit(inline="always")
+def _gradient_terms(g, data, i0, i1, i2, i3, k, z0, z1, z2, z3):
+    """g + z_0 a_{i_0, k} + ... + z_3 a_{i_3, k}, added in that order."""
+    return (((g + z0 * data[i0, k]) + z1 * data[i1, k]) + z2 * data[i2, k]) + z3 * data[i3, k]
+
+
+@jit(inline="always")
 def _least_squares_gradient(X, G, IDX, n, data, batch):
     """G[:, l] = sum_j (1/B) r_j a_{i_j} with r_j = a_{i_j} . x - b_{i_j}, in the scalar kernel's order
-    (r_j summed over coordinates in order, G over examples in draw order). A lane's residuals are serial sums,
-    so four examples are summed side by side (four independent chains) and the lanes follow one another.
-    The first example sets G instead of being added to 0.0: the two differ at most in the sign of a zero,
-    which the update's `+ 0.0` erases, so positions stay bit-identical to the scalar kernel's."""
+    (r_j summed over coordinates in order, G over examples in draw order), lane after lane.
+
+    A residual is a serial sum, and lanes would need gathers (which LLVM does not emit here), so a lane sums
+    four examples side by side (four independent chains), with the coordinate loops unrolled by two (at
+    d = 10 the loop's own overhead is a large share: 59 -> 52 ns per particle-step at B = 8, measured). The
+    first example sets G instead of being added to 0.0: the two differ at most in the sign of a zero, which
+    the update's `+ 0.0` erases, so positions stay bit-identical to the scalar kernel's."""
     d = X.shape[0]
     weight = 1.0 / batch
     for l in range(n):
@@ -94,20 +109,25 @@ def _least_squares_gradient(X, G, IDX, n, data, batch):
         while j + 4 <= batch:
             i0, i1, i2, i3 = IDX[j, l], IDX[j + 1, l], IDX[j + 2, l], IDX[j + 3, l]
             r0, r1, r2, r3 = -data[i0, d], -data[i1, d], -data[i2, d], -data[i3, d]
-            for k in range(d):
-                xk = X[k, l]
-                r0 += data[i0, k] * xk
-                r1 += data[i1, k] * xk
-                r2 += data[i2, k] * xk
-                r3 += data[i3, k] * xk
+            k = 0
+            while k + 2 <= d:
+                r0, r1, r2, r3 = _residual_terms(r0, r1, r2, r3, data, i0, i1, i2, i3, k, X[k, l])
+                r0, r1, r2, r3 = _residual_terms(r0, r1, r2, r3, data, i0, i1, i2, i3, k + 1, X[k + 1, l])
+                k += 2
+            if k < d:
+                r0, r1, r2, r3 = _residual_terms(r0, r1, r2, r3, data, i0, i1, i2, i3, k, X[k, l])
             z0, z1, z2, z3 = weight * r0, weight * r1, weight * r2, weight * r3
             if j == 0:
                 for k in range(d):
                     G[k, l] = ((z0 * data[i0, k] + z1 * data[i1, k]) + z2 * data[i2, k]) + z3 * data[i3, k]
             else:
-                for k in range(d):
-                    G[k, l] = (((G[k, l] + z0 * data[i0, k]) + z1 * data[i1, k]) + z2 * data[i2, k]) \
-                        + z3 * data[i3, k]
+                k = 0
+                while k + 2 <= d:
+                    G[k, l] = _gradient_terms(G[k, l], data, i0, i1, i2, i3, k, z0, z1, z2, z3)
+                    G[k + 1, l] = _gradient_terms(G[k + 1, l], data, i0, i1, i2, i3, k + 1, z0, z1, z2, z3)
+                    k += 2
+                if k < d:
+                    G[k, l] = _gradient_terms(G[k, l], data, i0, i1, i2, i3, k, z0, z1, z2, z3)
             j += 4
         while j < batch:
             i0 = IDX[j, l]
