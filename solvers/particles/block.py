@@ -97,9 +97,10 @@ def _least_squares_gradient(X, G, IDX, n, data, batch):
     """G[:, l] = sum_j (1/B) r_j a_{i_j} with r_j = a_{i_j} . x - b_{i_j}, in the scalar kernel's order
     (r_j summed over coordinates in order, G over examples in draw order), lane after lane.
 
-    A residual is a serial sum, and summing lanes side by side would need gathers (slower than scalar loads
-    on Zen 4: 63 against 43 ns per particle-step for this loop in C), so a lane sums four examples side by
-    side (four independent chains), with the coordinate loops unrolled by two (at d = 10 the loop's own
+    A residual is a serial sum, and summing lanes side by side needs the drawn rows in lane-major order, which
+    costs more than it saves on Zen 4 (this loop in C: 43 ns per particle-step scalar, 63 with AVX-512
+    gathers, 44 with the rows transposed in registers), so a lane sums four examples side by side (four
+    independent chains), with the coordinate loops unrolled by two (at d = 10 the loop's own
     overhead is a large share: 59 -> 52 ns per particle-step at B = 8, measured). The first example sets G
     instead of being added to 0.0: the two differ at most in the sign of a zero, which the update's `+ 0.0`
     erases, so positions stay bit-identical to the scalar kernel's."""
