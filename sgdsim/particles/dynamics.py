@@ -59,13 +59,17 @@ class Clock:
     """The learning rate of each step and the continuous time t_n = sum_{k<n} eta_k of SGD (t = step x lr for a
     constant rate; DESIGN), followed chunk by chunk as a run advances, never tabulated per step: `take(k)`
     returns the rates of the next k steps and moves on; `time(steps)` is t at steps of the chunk last taken
-    (its start to its end). The running sum is accumulated in step order, so t is the same bit for bit for
-    any chunking. `given` (one rate per step) replaces lr and schedule."""
+    (its start to its end); `at(steps)` is t at any steps, past ones included (what a particle run needs for
+    its events). The running sum is accumulated in step order, so t is the same bit for bit for any chunking
+    and either way. `given` (one rate per step) replaces lr and schedule."""
+
+    MARK = 4096   # `at` keeps t at every MARK-th step only
 
     def __init__(self, lr: float, schedule: Schedule = Schedule(), given: np.ndarray | None = None):
         self.lr, self.schedule, self.given = lr, schedule, given
         self.start = 0
         self.times = np.zeros(1)
+        self.marks = [0.0]   # t at steps 0, MARK, 2 MARK, ... reached so far by `at`
 
     def rates(self, start: int, k: int) -> np.ndarray:
         """eta_n for n = start .. start + k - 1."""
@@ -83,6 +87,24 @@ class Clock:
     def time(self, steps):
         """t at `steps` (each between the start and the end of the chunk last taken)."""
         return self.times[np.asarray(steps, dtype=np.int64) - self.start]
+
+    def _running(self, block: int) -> np.ndarray:
+        """t at steps block MARK .. (block + 1) MARK: the rates added in step order to the mark below."""
+        return np.cumsum(np.concatenate([[self.marks[block]], self.rates(block * self.MARK, self.MARK)]))
+
+    def at(self, steps) -> np.ndarray:
+        """t at any steps n >= 0, in any order (not only in the chunk last taken), equal bit for bit to the
+        per-step table np.cumsum of every rate while keeping one time per MARK steps: from the mark below n,
+        the rates after it are added in step order, as the table adds them."""
+        steps = np.asarray(steps, dtype=np.int64)
+        blocks = steps // self.MARK
+        while steps.size and len(self.marks) <= blocks.max():
+            self.marks.append(float(self._running(len(self.marks) - 1)[-1]))
+        out = np.empty(steps.shape)
+        for block in np.unique(blocks):
+            inside = blocks == block
+            out[inside] = self._running(int(block))[steps[inside] - block * self.MARK]
+        return out
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .dynamics import Dynamics, GradientDescent
+from .dynamics import Clock, Dynamics, GradientDescent
 from ..errors import ParameterError
 from .landscapes import Landscape
 from ..io.runfile import RunWriter
@@ -71,12 +71,11 @@ class Outcome:
     path: np.ndarray | None = None   # (M, 2) per particle: area, quadratic variation (with Recorder(path=True))
 
 
-def _clock(dynamics: Dynamics, n_steps: int):
+def _clock(dynamics: Dynamics):
     """steps -> t_n = sum_{k<n} eta_k: step * step_time (lr, or lr / substeps for an SME) for a constant rate,
-    else the schedule's cumulative sum, tabulated once per run."""
+    else the schedule's running sum (`Clock.at`: one stored time per 4096 steps, not a table of every step)."""
     if isinstance(dynamics, GradientDescent) and dynamics.schedule.kind != "constant":
-        table = np.concatenate([[0.0], np.cumsum(dynamics.schedule.rates(dynamics.lr, np.arange(n_steps)))])
-        return lambda steps: table[np.asarray(steps, dtype=np.int64)]
+        return Clock(dynamics.lr, dynamics.schedule).at
     return lambda steps: np.asarray(steps) * dynamics.step_time
 
 
@@ -101,7 +100,7 @@ def simulate(landscape: Landscape, dynamics: Dynamics, x0: np.ndarray, *, n_step
                                          x0=x0, seed=seed, target=recorder.target, limit=limit, path=recorder.path,
                                          **dynamics.solver_arguments(landscape))
     schedule = recorder.schedule()
-    clock = _clock(dynamics, n_steps)
+    clock = _clock(dynamics)
     sink = _Sink(writer, recorder, landscape, x0.shape, prefix, clock)
     in_kernel = not (recorder.path or recorder.stop_when_all_hit)  # else chunks stop at every record step
 

@@ -38,3 +38,17 @@ def test_a_wrong_running_sum_would_show():
     """The check above can fail: t from lr x step is not the cumulative sum of a constant rate bit for bit."""
     lr, n = 0.1, 1000
     assert not np.array_equal(np.arange(n + 1) * lr, np.concatenate([[0.0], np.cumsum(np.full(n, lr))]))
+
+
+@pytest.mark.parametrize("schedule", SCHEDULES[1:], ids=lambda s: s.kind)
+def test_time_at_any_step_is_the_per_step_table(schedule):
+    """`at` (what simulate uses for events and records of any past step) keeps one time per MARK steps and
+    still gives the table's values bit for bit, across marks and in any order of the queries."""
+    lr, n = 0.37, 3 * Clock.MARK + 123
+    table = np.concatenate([[0.0], np.cumsum(schedule.rates(lr, np.arange(n)))])
+    clock = Clock(lr, schedule)
+    steps = np.random.default_rng(4).integers(0, n + 1, 500)
+    steps[:4] = [n, 0, Clock.MARK, Clock.MARK - 1]
+    np.testing.assert_array_equal(clock.at(steps), table[steps])
+    np.testing.assert_array_equal(clock.at(steps[::-1].reshape(20, 25)), table[steps[::-1]].reshape(20, 25))
+    assert len(clock.marks) == n // Clock.MARK + 1
